@@ -1,0 +1,1 @@
+"""analytics: the Amplitude-compatible side. Never imports cohortbridge.engage."""

@@ -1,0 +1,1 @@
+"""The ``cohortbridge`` command line."""

@@ -1,0 +1,65 @@
+"""What every command shares: settings from the context, a database, output."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import orjson
+import typer
+from rich.console import Console
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from cohortbridge.config import SIDES, Settings, Side
+from cohortbridge.db import migrate
+from cohortbridge.db.engine import Database
+
+T = TypeVar("T")
+console = Console()
+err_console = Console(stderr=True)
+
+
+def settings_of(ctx: typer.Context) -> Settings:
+    root = ctx.find_root()
+    settings: Settings = root.obj
+    return settings
+
+
+def migrate_side(settings: Settings, side: Side) -> None:
+    settings.ensure_data_dir()
+    migrate.upgrade(side, settings.database_url(side))
+
+
+def run_in_transaction(
+    settings: Settings, side: Side, work: Callable[[AsyncConnection], Awaitable[T]]
+) -> T:
+    """Migrate, open one transaction, run ``work``, commit: a CLI command owns its transaction."""
+    migrate_side(settings, side)
+
+    async def main() -> T:
+        db = Database.connect(settings.database_url(side))
+        try:
+            async with db.transaction() as conn:
+                return await work(conn)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(main())
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    err_console.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code)
+
+
+def side_named(name: str) -> Side:
+    for side in SIDES:
+        if side == name:
+            return side
+    raise typer.BadParameter(f"SIDE must be one of {', '.join(SIDES)}, not {name!r}")

@@ -1,0 +1,72 @@
+"""Settings: the only module that reads the environment.
+
+Every process (``up``, ``serve``, ``worker``, the CLI) builds one ``Settings`` and passes it down.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Side = Literal["engage", "analytics"]
+SIDES: tuple[Side, ...] = ("engage", "analytics")
+
+
+class RateLimits(BaseSettings):
+    """Per-workspace request limits of engage, as Braze's defaults (spec braze §3.2).
+
+    Each is (requests, window seconds).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="COHORTBRIDGE_RATE_", extra="ignore")
+
+    users_track: int = 3000
+    users_track_window: int = 3
+    users_identity: int = 20000
+    users_identity_window: int = 60
+    users_export_ids: int = 250
+    users_export_ids_window: int = 60
+    default: int = 250000
+    default_window: int = 3600
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="COHORTBRIDGE_", extra="ignore")
+
+    data_dir: Path = Field(default=Path("./var"))
+    engage_database_url: str | None = None
+    analytics_database_url: str | None = None
+    engage_host: str = "127.0.0.1"
+    engage_port: int = 8400
+    analytics_host: str = "127.0.0.1"
+    analytics_port: int = 8401
+    engage_public_url: str | None = None
+    analytics_public_url: str | None = None
+    # Largest request body engage accepts on /users/* (spec braze §3.1: 4 MB → 413).
+    max_body_bytes: int = 4 * 1024 * 1024
+    rate_limits: RateLimits = Field(default_factory=RateLimits)
+    log_level: str = "info"
+
+    def database_url(self, side: Side) -> str:
+        explicit = self.engage_database_url if side == "engage" else self.analytics_database_url
+        if explicit:
+            return explicit
+        return f"sqlite+aiosqlite:///{(self.data_dir / f'{side}.db').resolve()}"
+
+    def public_url(self, side: Side) -> str:
+        explicit = self.engage_public_url if side == "engage" else self.analytics_public_url
+        if explicit:
+            return explicit.rstrip("/")
+        host, port = (
+            (self.engage_host, self.engage_port)
+            if side == "engage"
+            else (self.analytics_host, self.analytics_port)
+        )
+        return f"http://{host}:{port}"
+
+    def ensure_data_dir(self) -> Path:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return self.data_dir

@@ -1,0 +1,1 @@
+"""Storage foundation shared by both sides: engines, portable types, dialect helpers."""

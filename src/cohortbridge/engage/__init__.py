@@ -1,0 +1,1 @@
+"""engage: the Braze-compatible side. Never imports cohortbridge.analytics."""

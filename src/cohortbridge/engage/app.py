@@ -1,0 +1,61 @@
+"""The engage ASGI application."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException
+
+from cohortbridge import __version__
+from cohortbridge.config import Settings
+from cohortbridge.db.engine import Database
+from cohortbridge.engage.errors import BrazeError
+from cohortbridge.engage.http import EngageState, json_response
+from cohortbridge.engage.users.endpoints import router as users_router
+from cohortbridge.kit.ratelimit import FixedWindowLimiter
+
+
+def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
+    """The app; ``db`` is passed in by tests and by ``up``, else made from settings."""
+    owns_db = db is None
+    database = db or Database.connect(settings.database_url("engage"))
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owns_db:
+            await database.dispose()
+
+    app = FastAPI(
+        title="cohortbridge engage",
+        version=__version__,
+        description="Braze-compatible REST API of cohortbridge.",
+        lifespan=lifespan,
+    )
+    app.state.engage = EngageState(settings=settings, db=database, limiter=FixedWindowLimiter())
+    app.include_router(users_router)
+
+    @app.get("/healthz", tags=["operations"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "side": "engage", "version": __version__}
+
+    _install_error_handlers(app)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(BrazeError)
+    async def _braze(_request: Request, error: BrazeError) -> Response:
+        return json_response(error.status, error.body(), error.headers)
+
+    @app.exception_handler(HTTPException)
+    async def _http(_request: Request, error: HTTPException) -> Response:
+        return json_response(error.status_code, {"message": str(error.detail)})
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, _error: RequestValidationError) -> Response:
+        return json_response(400, {"message": "Bad Request"})

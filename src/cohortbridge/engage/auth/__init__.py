@@ -1,0 +1,1 @@
+"""REST API key authentication and permissions (spec braze §3.1)."""

@@ -1,0 +1,1 @@
+"""The data-point ledger: billable writes per workspace, UTC day and source (spec braze §6)."""

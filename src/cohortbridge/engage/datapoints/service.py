@@ -1,0 +1,38 @@
+"""Counting billable writes (spec braze §6) and reporting them."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from cohortbridge.engage.datapoints import repository as repo
+from cohortbridge.kit.clock import utc_day
+
+USERS_TRACK = "users_track"
+
+
+def cohort_import_source(partner: str) -> str:
+    return f"cohort_import:{partner}"
+
+
+async def record(
+    conn: AsyncConnection, workspace_id: str, at: datetime, source: str, count: int
+) -> None:
+    if count > 0:
+        await repo.add(conn, workspace_id, utc_day(at), source, count)
+
+
+async def report(
+    conn: AsyncConnection, workspace_id: str, since: date | None = None
+) -> dict[str, Any]:
+    """``{"total", "by_source", "days": [{"day", "source", "count"}]}``."""
+    days = [
+        {"day": row["day"].isoformat(), "source": row["source"], "count": int(row["count"])}
+        for row in await repo.rows(conn, workspace_id, since)
+    ]
+    by_source: dict[str, int] = {}
+    for row in days:
+        by_source[row["source"]] = by_source.get(row["source"], 0) + row["count"]
+    return {"total": sum(by_source.values()), "by_source": by_source, "days": days}

@@ -1,0 +1,4 @@
+from cohortbridge.db.alembic_env import run_migrations
+from cohortbridge.engage.tables import metadata
+
+run_migrations(metadata)

@@ -1,0 +1,1 @@
+"""User profiles: identifiers, attributes, event and purchase history, the /users/* endpoints."""

@@ -1,0 +1,1 @@
+"""Orchestration of the /users/* operations: fetch → logic → persist. Never commits."""

@@ -1,0 +1,1 @@
+"""Workspaces (formerly app groups), their apps and REST API keys."""

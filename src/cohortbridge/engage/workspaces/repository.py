@@ -1,0 +1,65 @@
+"""All SQL on workspaces, apps and REST API keys."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from cohortbridge.engage.workspaces.models import apps, rest_api_keys, workspaces
+
+
+async def find_workspace(conn: AsyncConnection, ref: str) -> RowMapping | None:
+    """A workspace by id or by name."""
+    query = select(workspaces).where(or_(workspaces.c.id == ref, workspaces.c.name == ref))
+    return (await conn.execute(query)).mappings().first()
+
+
+async def insert_workspace(conn: AsyncConnection, row: dict[str, Any]) -> None:
+    await conn.execute(workspaces.insert().values(**row))
+
+
+async def list_workspaces(conn: AsyncConnection) -> list[RowMapping]:
+    query = select(workspaces).order_by(workspaces.c.created_at)
+    return list((await conn.execute(query)).mappings())
+
+
+async def insert_app(conn: AsyncConnection, row: dict[str, Any]) -> None:
+    await conn.execute(apps.insert().values(**row))
+
+
+async def first_app(conn: AsyncConnection, workspace_id: str) -> RowMapping | None:
+    query = select(apps).where(apps.c.workspace_id == workspace_id).order_by(apps.c.created_at)
+    return (await conn.execute(query)).mappings().first()
+
+
+async def insert_key(conn: AsyncConnection, row: dict[str, Any]) -> None:
+    await conn.execute(rest_api_keys.insert().values(**row))
+
+
+async def key_by_digest(conn: AsyncConnection, key_digest: str) -> RowMapping | None:
+    query = select(
+        rest_api_keys.c.id,
+        rest_api_keys.c.workspace_id,
+        rest_api_keys.c.permissions,
+        rest_api_keys.c.last_seen_at,
+    ).where(rest_api_keys.c.key_digest == key_digest)
+    return (await conn.execute(query)).mappings().first()
+
+
+async def list_keys(conn: AsyncConnection, workspace_id: str) -> list[RowMapping]:
+    query = (
+        select(rest_api_keys)
+        .where(rest_api_keys.c.workspace_id == workspace_id)
+        .order_by(rest_api_keys.c.created_at)
+    )
+    return list((await conn.execute(query)).mappings())
+
+
+async def touch_key(conn: AsyncConnection, key_id: str, at: datetime) -> None:
+    await conn.execute(
+        update(rest_api_keys).where(rest_api_keys.c.id == key_id).values(last_seen_at=at)
+    )
