@@ -251,3 +251,49 @@ async def devices_of(conn: AsyncConnection, ids: Sequence[int]) -> list[RowMappi
         query = select(profile_devices).where(profile_devices.c.profile_id.in_(chunk))
         rows.extend((await conn.execute(query)).mappings())
     return rows
+
+
+async def full_profiles(conn: AsyncConnection, ids: Sequence[int]) -> list[RowMapping]:
+    rows: list[RowMapping] = []
+    for chunk in _chunks(sorted(ids)):
+        query = select(profiles).where(profiles.c.id.in_(chunk)).order_by(profiles.c.id)
+        rows.extend((await conn.execute(query)).mappings())
+    return rows
+
+
+async def aliases_of(conn: AsyncConnection, ids: Sequence[int]) -> list[RowMapping]:
+    pa = profile_aliases.c
+    rows: list[RowMapping] = []
+    for chunk in _chunks(ids):
+        query = (
+            select(pa.profile_id, pa.alias_label, pa.alias_name)
+            .where(pa.profile_id.in_(chunk))
+            .order_by(pa.profile_id, pa.alias_label)
+        )
+        rows.extend((await conn.execute(query)).mappings())
+    return rows
+
+
+async def event_stats_of(conn: AsyncConnection, ids: Sequence[int]) -> list[RowMapping]:
+    t = profile_event_stats.c
+    rows: list[RowMapping] = []
+    for chunk in _chunks(ids):
+        query = select(profile_event_stats).where(t.profile_id.in_(chunk)).order_by(t.name)
+        rows.extend((await conn.execute(query)).mappings())
+    return rows
+
+
+async def purchase_stats_of(conn: AsyncConnection, ids: Sequence[int]) -> list[RowMapping]:
+    t = profile_purchase_stats.c
+    rows: list[RowMapping] = []
+    for chunk in _chunks(ids):
+        query = select(profile_purchase_stats).where(t.profile_id.in_(chunk)).order_by(t.product_id)
+        rows.extend((await conn.execute(query)).mappings())
+    return rows
+
+
+async def id_by_device(conn: AsyncConnection, workspace_id: str, device_id: str) -> int | None:
+    query = select(profile_devices.c.profile_id).where(
+        profile_devices.c.workspace_id == workspace_id, profile_devices.c.device_id == device_id
+    )
+    return (await conn.execute(query)).scalar_one_or_none()

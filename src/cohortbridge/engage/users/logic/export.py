@@ -1,0 +1,91 @@
+"""The user export object of /users/export/ids and segment exports (spec braze §3.11)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from cohortbridge.engage.users.logic.customs import TIME_KEY, is_time
+from cohortbridge.engage.users.logic.times import format_time
+
+FIELDS = (
+    "created_at", "external_id", "user_aliases", "braze_id", "first_name", "last_name",
+    "email", "dob", "home_city", "country", "phone", "language", "time_zone",
+    "last_coordinates", "gender", "total_revenue", "push_subscribe", "email_subscribe",
+    "custom_attributes", "custom_events", "purchases", "devices", "push_tokens", "apps",
+    "random_bucket", "email_open_tracking_disabled", "email_click_tracking_disabled",
+    "date_of_first_session", "date_of_last_session", "facebook", "twitter",
+    "subscription_groups", "marked_email_as_spam_at",
+)  # fmt: skip
+KNOWN_FIELDS = frozenset(FIELDS)
+_PLAIN_COLUMNS = (
+    "external_id", "braze_id", "first_name", "last_name", "email", "dob", "home_city",
+    "country", "phone", "language", "time_zone", "gender", "push_subscribe", "email_subscribe",
+    "random_bucket",
+)  # fmt: skip
+_DOCUMENT = (
+    "email_open_tracking_disabled", "email_click_tracking_disabled", "date_of_first_session",
+    "date_of_last_session", "facebook", "twitter", "subscription_groups",
+    "marked_email_as_spam_at",
+)  # fmt: skip
+
+
+def created_at_text(row: Mapping[Any, Any]) -> str:
+    """Braze's sample: ``"2020-07-10 15:00:00.000 UTC"``."""
+    moment: datetime = row["created_at"]
+    return moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{moment.microsecond // 1000:03d} UTC"
+
+
+def plain_value(value: Any) -> Any:
+    """A stored custom attribute value as the export shows it (times as ISO strings)."""
+    if is_time(value):
+        return value[TIME_KEY]
+    if isinstance(value, dict):
+        return {key: plain_value(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [plain_value(item) for item in value]
+    return value
+
+
+def history(rows: Iterable[Mapping[Any, Any]], name_key: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": row[name_key],
+            "first": format_time(row["first_at"]),
+            "last": format_time(row["last_at"]),
+            "count": int(row["count"]),
+        }
+        for row in rows
+    ]
+
+
+def export_object(
+    row: Mapping[Any, Any],
+    *,
+    aliases: list[dict[str, str]],
+    events: list[dict[str, Any]],
+    purchases: list[dict[str, Any]],
+    devices: list[dict[str, Any]],
+    fields: frozenset[str] | None,
+) -> dict[str, Any]:
+    """One user as exported; null and empty fields are left out, as Braze does."""
+    standard = row["standard"] or {}
+    full: dict[str, Any] = {name: row[name] for name in _PLAIN_COLUMNS}
+    full.update({name: standard.get(name) for name in _DOCUMENT})
+    location = standard.get("current_location")
+    full["created_at"] = created_at_text(row)
+    full["user_aliases"] = aliases
+    full["last_coordinates"] = [location["longitude"], location["latitude"]] if location else None
+    full["total_revenue"] = float(row["total_revenue"])
+    full["custom_attributes"] = plain_value(row["custom_attributes"] or {})
+    full["custom_events"] = events
+    full["purchases"] = purchases
+    full["devices"] = [{"device_id": d["device_id"]} for d in devices]
+    full["push_tokens"] = [
+        {"app": d["app_id"], "platform": "web", "token": d["push_token"]}
+        for d in devices
+        if d.get("push_token")
+    ]
+    chosen = {k: v for k, v in full.items() if fields is None or k in fields}
+    return {k: v for k, v in chosen.items() if v is not None and v not in ([], {})}

@@ -1,0 +1,111 @@
+"""POST /users/export/ids (spec braze §3.11)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from cohortbridge.engage.errors import BrazeError
+from cohortbridge.engage.users import repository as repo
+from cohortbridge.engage.users.logic.export import KNOWN_FIELDS, export_object, history
+from cohortbridge.engage.users.logic.identifiers import Ident, InvalidObject, parse_alias
+from cohortbridge.engage.users.service.resolve import existing_ids
+
+MAX_IDS = 50
+
+
+def _bad(message: str) -> BrazeError:
+    return BrazeError(400, message)
+
+
+def _fields(payload: dict[str, Any]) -> frozenset[str] | None:
+    fields = payload.get("fields_to_export")
+    if fields is None:
+        return None
+    if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields):
+        raise _bad("'fields_to_export' must be an array of strings")
+    unknown = sorted(set(fields) - KNOWN_FIELDS)
+    if unknown:
+        raise _bad(f"Invalid fields in 'fields_to_export': {', '.join(unknown)}")
+    return frozenset(fields)
+
+
+def _idents(payload: dict[str, Any]) -> tuple[list[Ident], str | None]:
+    """The identifiers asked for, and a device id (looked up separately)."""
+    external_ids = payload.get("external_ids") or []
+    aliases = payload.get("user_aliases") or []
+    if not isinstance(external_ids, list) or not all(isinstance(x, str) for x in external_ids):
+        raise _bad("'external_ids' must be an array of strings")
+    if not isinstance(aliases, list):
+        raise _bad("'user_aliases' must be an array of user alias objects")
+    if len(external_ids) > MAX_IDS or len(aliases) > MAX_IDS:
+        raise _bad(f"a single request may not contain more than {MAX_IDS} identifiers")
+    idents = [Ident("external_id", x) for x in external_ids]
+    try:
+        idents += [Ident("user_alias", parse_alias(a)) for a in aliases]
+    except InvalidObject as error:
+        raise _bad(str(error)) from error
+    for key, kind in (("braze_id", "braze_id"), ("email_address", "email"), ("phone", "phone")):
+        value = payload.get(key)
+        if value is not None:
+            if not isinstance(value, str):
+                raise _bad(f"'{key}' must be a string")
+            idents.append(Ident(kind, value))  # type: ignore[arg-type]
+    device_id = payload.get("device_id")
+    if device_id is not None and not isinstance(device_id, str):
+        raise _bad("'device_id' must be a string")
+    return idents, device_id
+
+
+async def export_ids(conn: AsyncConnection, workspace_id: str, payload: Any) -> dict[str, Any]:
+    fields = _fields(payload)
+    idents, device_id = _idents(payload)
+    if not idents and device_id is None:
+        raise _bad("at least one identifier must be provided")
+    found = await existing_ids(conn, workspace_id, idents)
+    ids = list(dict.fromkeys(found[i.key()] for i in idents if i.key() in found))
+    if device_id is not None:
+        pid = await repo.id_by_device(conn, workspace_id, device_id)
+        if pid is not None and pid not in ids:
+            ids.append(pid)
+    body: dict[str, Any] = {"message": "success", "users": await export_users(conn, ids, fields)}
+    missing = [i.value for i in idents if i.kind == "external_id" and i.key() not in found]
+    if missing:
+        body["invalid_user_ids"] = missing
+    return body
+
+
+async def export_users(
+    conn: AsyncConnection, ids: Sequence[int], fields: frozenset[str] | None
+) -> list[dict[str, Any]]:
+    """Export objects for profiles, in the order of ``ids``; a handful of queries in all."""
+    rows = {row["id"]: row for row in await repo.full_profiles(conn, ids)}
+    aliases: dict[int, list[dict[str, str]]] = defaultdict(list)
+    for row in await repo.aliases_of(conn, ids):
+        aliases[row["profile_id"]].append(
+            {"alias_name": row["alias_name"], "alias_label": row["alias_label"]}
+        )
+    events: dict[int, list[Any]] = defaultdict(list)
+    for row in await repo.event_stats_of(conn, ids):
+        events[row["profile_id"]].append(row)
+    purchases: dict[int, list[Any]] = defaultdict(list)
+    for row in await repo.purchase_stats_of(conn, ids):
+        purchases[row["profile_id"]].append(row)
+    devices: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for row in await repo.devices_of(conn, ids):
+        devices[row["profile_id"]].append(dict(row))
+    return [
+        export_object(
+            rows[pid],
+            aliases=aliases[pid],
+            events=history(events[pid], "name"),
+            purchases=history(purchases[pid], "product_id"),
+            devices=devices[pid],
+            fields=fields,
+        )
+        for pid in ids
+        if pid in rows
+    ]
