@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
+import threading
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -19,6 +22,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+import uvicorn
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -145,3 +149,40 @@ async def workspace(engage_db: Database) -> dict[str, Any]:
 @pytest.fixture
 def auth(workspace: dict[str, Any]) -> dict[str, str]:
     return {"Authorization": f"Bearer {workspace['rest_api_key']}"}
+
+
+class LiveServer:
+    """A real uvicorn server on loopback, in a thread with its own event loop and engine."""
+
+    def __init__(self, app: Any) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=20)
+
+
+@pytest.fixture
+def live_engage(settings: Settings, engage_db: Database) -> Iterator[LiveServer]:
+    """engage served over real HTTP on 127.0.0.1, on the test's database."""
+    served = settings.model_copy(update={"engage_database_url": engage_db.url})
+    with LiveServer(create_engage(served)) as server:
+        yield server

@@ -178,10 +178,17 @@ def parse_op(name: str, value: Any) -> CustomOp:
     return SetValue(stored) if is_time(stored) else SetObject(stored)
 
 
+def _same(value: Any) -> tuple[str, str]:
+    """Equality for array members that tells ``1`` from ``True`` and ``1.0`` from ``"1"``."""
+    return (type(value).__name__, repr(value))
+
+
 def _unique(values: list[Any]) -> list[Any]:
+    seen: set[tuple[str, str]] = set()
     out: list[Any] = []
     for value in values:
-        if value not in out:
+        if _same(value) not in seen:
+            seen.add(_same(value))
             out.append(value)
     return out
 
@@ -219,14 +226,13 @@ def apply_op(custom: dict[str, Any], name: str, op: CustomOp, merge_objects: boo
 
 
 def _array_change(current: Any, op: ArrayChange) -> list[Any]:
-    values = list(current) if isinstance(current, list) else []
+    values = _unique(list(current)) if isinstance(current, list) else []
     for value in op.add:
         # An existing value moves to the end (B-CA).
-        if value in values:
-            values.remove(value)
+        values = [v for v in values if _same(v) != _same(value)]
         values.append(value)
-    values = [value for value in values if value not in op.remove]
-    return values[-MAX_ARRAY:]
+    removed = {_same(value) for value in op.remove}
+    return [v for v in values if _same(v) not in removed][-MAX_ARRAY:]
 
 
 def _object_array(current: Any, op: ObjectArrayChange, merge_objects: bool) -> list[Any]:

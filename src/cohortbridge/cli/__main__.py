@@ -1,0 +1,3 @@
+from cohortbridge.cli.main import app
+
+app()

@@ -1,0 +1,137 @@
+"""The ``cohortbridge`` command line, run as a user runs it: a real process."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from cohortbridge.cli.main import app
+from cohortbridge.db.engine import Database
+
+CLI = [sys.executable, "-m", "cohortbridge.cli"]
+
+
+def run(args: list[str], env: dict[str, str] | None = None, check: bool = True) -> Any:
+    result = subprocess.run(
+        [*CLI, *args], capture_output=True, text=True, env={**os.environ, **(env or {})},
+        timeout=120, check=False,
+    )  # fmt: skip
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def cli_env(engage_db: Database, tmp_path: Path) -> dict[str, str]:
+    return {
+        "COHORTBRIDGE_DATA_DIR": str(tmp_path / "var"),
+        "COHORTBRIDGE_ENGAGE_DATABASE_URL": engage_db.url,
+    }
+
+
+def test_bootstrap_reuses_workspace_and_keys_work(cli_env: dict[str, str]) -> None:
+    first = json.loads(
+        run(["engage", "bootstrap", "--workspace", "Acme", "--json"], cli_env).stdout
+    )
+    assert set(first) == {"workspace_id", "app_id", "rest_api_key", "rest_endpoint"}
+    assert first["rest_endpoint"] == "http://127.0.0.1:8400"
+    again = json.loads(
+        run(["engage", "bootstrap", "--workspace", "Acme", "--json"], cli_env).stdout
+    )
+    assert again["workspace_id"] == first["workspace_id"]
+    assert again["rest_api_key"] != first["rest_api_key"]
+
+    created = run(
+        ["engage", "api-keys", "create", "--workspace", "Acme", "--permission", "users.track",
+         "--permission", "users.export.ids", "--json"], cli_env,
+    )  # fmt: skip
+    assert set(json.loads(created.stdout)) == {"rest_api_key"}
+    listed = json.loads(
+        run(["engage", "api-keys", "list", "--workspace", "Acme", "--json"], cli_env).stdout
+    )
+    assert len(listed) == 3
+    assert sorted(listed[2]["permissions"]) == ["users.export.ids", "users.track"]
+
+    points = json.loads(
+        run(["engage", "datapoints", "--workspace", "Acme", "--json"], cli_env).stdout
+    )
+    assert points["total"] == 0
+
+
+def test_errors_say_what_to_do(cli_env: dict[str, str]) -> None:
+    missing = run(["engage", "api-keys", "list", "--workspace", "Nope"], cli_env, check=False)
+    assert missing.returncode == 1
+    assert "cohortbridge engage bootstrap" in missing.stderr
+    run(["engage", "bootstrap", "--workspace", "W"], cli_env)
+    bad = run(
+        ["engage", "api-keys", "create", "--workspace", "W", "--permission", "users.fly"],
+        cli_env, check=False,
+    )  # fmt: skip
+    assert bad.returncode == 2
+    assert "users.fly" in bad.stderr
+
+
+def test_every_command_has_help() -> None:
+    runner = CliRunner()
+    for args in (
+        [], ["up"], ["serve"], ["db"], ["db", "upgrade"], ["db", "current"], ["engage"],
+        ["engage", "bootstrap"], ["engage", "api-keys"], ["engage", "api-keys", "create"],
+        ["engage", "api-keys", "list"], ["engage", "datapoints"], ["engage", "workspaces"],
+    ):  # fmt: skip
+        result = runner.invoke(app, [*args, "--help"])
+        assert result.exit_code == 0, result.output
+        assert "Usage" in result.output
+
+
+def test_db_upgrade_creates_sqlite_files(tmp_path: Path) -> None:
+    data = tmp_path / "fresh"
+    result = run(["--data-dir", str(data), "db", "upgrade"])
+    assert "engage: at" in result.stdout
+    assert (data / "engage.db").exists()
+    assert (data / "analytics.db").exists()
+
+
+def test_up_serves_both_sides(tmp_path: Path) -> None:
+    ports = {"COHORTBRIDGE_ENGAGE_PORT": str(free_port()),
+             "COHORTBRIDGE_ANALYTICS_PORT": str(free_port())}  # fmt: skip
+    env = {**os.environ, **ports, "COHORTBRIDGE_DATA_DIR": str(tmp_path / "var")}
+    process = subprocess.Popen(
+        [*CLI, "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        for side, port in (("engage", ports["COHORTBRIDGE_ENGAGE_PORT"]),
+                           ("analytics", ports["COHORTBRIDGE_ANALYTICS_PORT"])):  # fmt: skip
+            body = _wait_healthy(f"http://127.0.0.1:{port}/healthz", process)
+            assert body["side"] == side
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    assert (tmp_path / "var" / "engage.db").exists()
+
+
+def _wait_healthy(url: str, process: subprocess.Popen[bytes]) -> Any:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        try:
+            return httpx.get(url, timeout=2).json()
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise AssertionError(f"{url} never answered")
