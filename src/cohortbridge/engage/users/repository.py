@@ -297,3 +297,36 @@ async def id_by_device(conn: AsyncConnection, workspace_id: str, device_id: str)
         profile_devices.c.workspace_id == workspace_id, profile_devices.c.device_id == device_id
     )
     return (await conn.execute(query)).scalar_one_or_none()
+
+
+async def ids_by_device(
+    conn: AsyncConnection, workspace_id: str, device_ids: Sequence[str]
+) -> dict[str, int]:
+    found: dict[str, int] = {}
+    pd = profile_devices.c
+    for chunk in _chunks(device_ids):
+        query = select(pd.device_id, pd.profile_id).where(
+            pd.workspace_id == workspace_id, pd.device_id.in_(chunk)
+        )
+        found.update({row[0]: row[1] for row in await conn.execute(query)})
+    return found
+
+
+async def upsert_devices(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """Attach devices (with their push tokens) to profiles; a known device moves to its new
+    profile, as a token re-registered under another user does."""
+    if not rows:
+        return
+    t = profile_devices
+    stmt = d.upsert(
+        dialect_of(conn),
+        t,
+        ["workspace_id", "device_id"],
+        lambda ex: {
+            "profile_id": ex.profile_id,
+            "app_id": ex.app_id,
+            "push_token": ex.push_token,
+            "last_seen_at": ex.last_seen_at,
+        },
+    )
+    await conn.execute(stmt, sorted(rows, key=lambda r: str(r["device_id"])))

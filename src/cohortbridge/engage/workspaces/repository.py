@@ -63,3 +63,8 @@ async def touch_key(conn: AsyncConnection, key_id: str, at: datetime) -> None:
     await conn.execute(
         update(rest_api_keys).where(rest_api_keys.c.id == key_id).values(last_seen_at=at)
     )
+
+
+async def app_ids(conn: AsyncConnection, workspace_id: str) -> set[str]:
+    query = select(apps.c.id).where(apps.c.workspace_id == workspace_id)
+    return set((await conn.execute(query)).scalars())

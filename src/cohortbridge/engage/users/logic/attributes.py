@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 import zoneinfo
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,7 @@ CONTROL_KEYS = frozenset(
         "_update_existing_only",
         "_merge_objects",
         "push_token_import",
+        "push_tokens",
         "alias_name",
         "alias_label",
         "partner",
@@ -57,7 +59,6 @@ DOCUMENT: dict[str, bool] = {
     "twitter": True,
     "marked_email_as_spam_at": True,
     "subscription_groups": False,
-    "push_tokens": False,
     "bio": True,
     "image_url": True,
 }
@@ -78,12 +79,20 @@ _DOB = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 
 
+@dataclass(frozen=True)
+class PushToken:
+    app_id: str
+    token: str
+    device_id: str
+
+
 @dataclass
 class AttributeUpdate:
     columns: dict[str, Any] = field(default_factory=dict)
     document: dict[str, Any] = field(default_factory=dict)
     custom: list[tuple[str, customs.CustomOp]] = field(default_factory=list)
     alias: Alias | None = None
+    push_tokens: list[PushToken] = field(default_factory=list)
     merge_objects: bool = False
     datapoints: int = 0
 
@@ -179,8 +188,6 @@ def document_value(name: str, value: Any) -> Any:
         return _subscription_groups(value)
     if name in ("facebook", "twitter") and not isinstance(value, dict):
         raise InvalidObject(f"'{name}' is not valid")
-    if name == "push_tokens" and not isinstance(value, list):
-        raise InvalidObject("BAD_PUSH_TOKEN_VALUE")
     return value
 
 
@@ -202,6 +209,25 @@ def _subscription_groups(value: Any) -> list[dict[str, Any]]:
     return groups
 
 
+def parse_push_tokens(value: Any) -> list[PushToken]:
+    """``push_tokens``: ``[{"app_id", "token", "device_id"?}]``; a random device id if absent."""
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise InvalidObject("BAD_PUSH_TOKEN_VALUE")
+    tokens = []
+    for item in value:
+        token, app_id, device_id = item.get("token"), item.get("app_id"), item.get("device_id")
+        if not isinstance(token, str) or not token or len(token) > 4096:
+            raise InvalidObject("BAD_PUSH_TOKEN_STRING")
+        if not isinstance(app_id, str) or not app_id:
+            raise InvalidObject("BAD_PUSH_TOKEN_APP_ID")
+        if device_id is None:
+            device_id = str(uuid.uuid4())
+        if not isinstance(device_id, str) or not 8 <= len(device_id.encode()) <= 255:
+            raise InvalidObject("BAD_DEVICE_ID")
+        tokens.append(PushToken(app_id=app_id, token=token, device_id=device_id))
+    return tokens
+
+
 def parse_update(obj: dict[str, Any], has_primary: bool) -> AttributeUpdate:
     """The writes an attributes object asks for, validated; raises ``InvalidObject``.
 
@@ -213,6 +239,8 @@ def parse_update(obj: dict[str, Any], has_primary: bool) -> AttributeUpdate:
     update = AttributeUpdate(merge_objects=bool(merge))
     if obj.get("alias_name") is not None or obj.get("alias_label") is not None:
         update.alias = parse_alias(obj)
+    if obj.get("push_tokens") is not None:
+        update.push_tokens = parse_push_tokens(obj["push_tokens"])
     for key, value in obj.items():
         if key in CONTROL_KEYS or (not has_primary and key in ("email", "phone")):
             continue

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-IdentKind = Literal["external_id", "user_alias", "braze_id", "email", "phone"]
+IdentKind = Literal["external_id", "user_alias", "braze_id", "email", "phone", "device_id"]
 
 MAX_EXTERNAL_ID_BYTES = 987
 PRIMARY: tuple[IdentKind, ...] = ("external_id", "user_alias", "braze_id")
@@ -48,6 +48,8 @@ class Target:
 
     ident: Ident
     create: bool
+    # A push-token import whose device is already known is ignored (B-ATTR).
+    only_new: bool = False
 
 
 def valid_email(value: object) -> bool:
@@ -104,6 +106,16 @@ def _secondary(obj: dict[str, Any]) -> Ident | None:
             raise InvalidObject(PHONE_INVALID)
         return Ident("phone", obj["phone"])
     return None
+
+
+def push_import_target(obj: dict[str, Any], device_id: str) -> Target:
+    """A push-token import creates an anonymous profile holding the token's device (B-ATTR).
+
+    It may carry an alias, which is attached to that profile, but never external_id/braze_id.
+    """
+    if obj.get("external_id") is not None or obj.get("braze_id") is not None:
+        raise InvalidObject("BAD_PUSH_TOKEN_IMPORT")
+    return Target(Ident("device_id", device_id), create=True, only_new=True)
 
 
 def target_of(obj: dict[str, Any]) -> Target:

@@ -6,8 +6,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from cohortbridge.engage.users.logic.attributes import AttributeUpdate, parse_update
-from cohortbridge.engage.users.logic.identifiers import InvalidObject, Target, target_of
+from cohortbridge.engage.users.logic.attributes import (
+    AttributeUpdate,
+    parse_push_tokens,
+    parse_update,
+)
+from cohortbridge.engage.users.logic.identifiers import (
+    InvalidObject,
+    Target,
+    parse_alias,
+    push_import_target,
+    target_of,
+)
 from cohortbridge.engage.users.logic.times import parse_time
 
 ARRAYS: tuple[Literal["attributes", "events", "purchases"], ...] = (
@@ -58,6 +68,7 @@ class PurchaseWrite:
 class AttributeWrite:
     target: Target
     update: AttributeUpdate
+    index: int = 0
 
 
 @dataclass
@@ -74,6 +85,20 @@ class TrackPlan:
             + [w.target for w in self.events]
             + [w.target for w in self.purchases]
         )
+
+    def require_valid(self) -> None:
+        if not (self.attributes or self.events or self.purchases):
+            raise TrackRejected(NO_VALID_DATA, self.errors)
+
+    def reject_attributes(self, rejected: dict[int, str]) -> None:
+        """Drop attribute writes found invalid after parsing (``{index: error type}``)."""
+        self.attributes = [w for w in self.attributes if w.index not in rejected]
+        self.errors += [
+            {"type": error, "input_array": "attributes", "index": index}
+            for index, error in rejected.items()
+        ]
+        self.errors.sort(key=lambda e: (ARRAYS.index(e["input_array"]), e["index"]))
+        self.require_valid()
 
     def response(self) -> dict[str, Any]:
         body: dict[str, Any] = {"message": "success"}
@@ -161,14 +186,34 @@ def parse_purchase(obj: dict[str, Any], now: datetime) -> PurchaseWrite:
 
 
 def parse_attributes(obj: dict[str, Any]) -> AttributeWrite:
+    flag = obj.get("push_token_import")
+    if flag is not None and not isinstance(flag, bool):
+        raise InvalidObject("BAD_PUSH_TOKEN_IMPORT")
+    if flag:
+        return _push_token_import(obj)
     target = target_of(obj)
     has_primary = target.ident.kind not in ("email", "phone")
     return AttributeWrite(target=target, update=parse_update(obj, has_primary))
 
 
-def _parse_into(plan: TrackPlan, array: str, obj: dict[str, Any], now: datetime) -> None:
+def _push_token_import(obj: dict[str, Any]) -> AttributeWrite:
+    tokens = parse_push_tokens(obj.get("push_tokens"))
+    if not tokens:
+        raise InvalidObject("BAD_PUSH_TOKEN_IMPORT")
+    target = push_import_target(obj, tokens[0].device_id)
+    update = parse_update({k: v for k, v in obj.items() if k != "user_alias"}, has_primary=True)
+    update.push_tokens = tokens
+    if obj.get("user_alias") is not None:
+        update.alias = parse_alias(obj["user_alias"])
+    return AttributeWrite(target=target, update=update)
+
+
+def _parse_into(
+    plan: TrackPlan, array: str, obj: dict[str, Any], now: datetime, index: int
+) -> None:
     if array == "attributes":
-        plan.attributes.append(parse_attributes(obj))
+        write = parse_attributes(obj)
+        plan.attributes.append(AttributeWrite(write.target, write.update, index))
     elif array == "events":
         plan.events.append(parse_event(obj, now))
     else:
@@ -195,9 +240,8 @@ def plan_track(payload: Any, now: datetime) -> TrackPlan:
             try:
                 if not isinstance(obj, dict):
                     raise InvalidObject(f"'{array}' must be an array of objects")
-                _parse_into(plan, array, obj, now)
+                _parse_into(plan, array, obj, now, index)
             except InvalidObject as error:
                 plan.errors.append({"type": str(error), "input_array": array, "index": index})
-    if not (plan.attributes or plan.events or plan.purchases):
-        raise TrackRejected(NO_VALID_DATA, plan.errors)
+    plan.require_valid()
     return plan

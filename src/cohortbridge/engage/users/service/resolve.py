@@ -41,6 +41,9 @@ async def existing_ids(
         aliases: list[Alias] = sorted(by_kind["user_alias"])
         by_alias = await repo.ids_by_alias(conn, workspace_id, aliases)
         found.update({("user_alias", k): v for k, v in by_alias.items()})
+    if by_kind["device_id"]:
+        ids = await repo.ids_by_device(conn, workspace_id, sorted(by_kind["device_id"]))
+        found.update({("device_id", k): v for k, v in ids.items()})
     for kind in ("email", "phone"):
         if by_kind[kind]:
             rows = await repo.candidates_by_contact(conn, workspace_id, kind, sorted(by_kind[kind]))

@@ -17,6 +17,7 @@ from cohortbridge.engage.users.logic.attributes import ProfileState, apply_updat
 from cohortbridge.engage.users.logic.identifiers import Target
 from cohortbridge.engage.users.logic.track import TrackPlan, TrackRejected, plan_track
 from cohortbridge.engage.users.service.resolve import Key, existing_ids
+from cohortbridge.engage.workspaces import repository as workspace_repo
 from cohortbridge.kit.clock import utcnow
 from cohortbridge.kit.ids import object_id
 
@@ -56,12 +57,14 @@ async def track(conn: AsyncConnection, workspace_id: str, payload: Any) -> dict[
     except TrackRejected as rejected:
         extra = {"errors": rejected.errors} if rejected.errors is not None else None
         raise BrazeError(400, rejected.message, extra=extra) from rejected
+    await _check_push_apps(conn, workspace_id, plan)
     batch = Batch(workspace_id, now)
     batch.ids = await existing_ids(conn, workspace_id, [t.ident for t in plan.targets()])
     _plan_new_profiles(batch, plan)
     points = await _apply_attributes(conn, batch, plan)
     await _insert_new_profiles(conn, batch)
     await _write_states(conn, batch)
+    await _write_devices(conn, batch, plan)
     points += await _write_events(conn, batch, plan)
     points += await _write_purchases(conn, batch, plan)
     await datapoints.record(conn, workspace_id, now, datapoints.USERS_TRACK, points)
@@ -96,6 +99,8 @@ async def _apply_attributes(conn: AsyncConnection, batch: Batch, plan: TrackPlan
     points = 0
     for write in plan.attributes:
         key = write.target.ident.key()
+        if key in batch.ids and write.target.only_new:
+            continue
         if key in batch.ids and batch.ids[key] in batch.states:
             state = batch.states[batch.ids[key]]
             batch.changed.add(batch.ids[key])
@@ -108,6 +113,39 @@ async def _apply_attributes(conn: AsyncConnection, batch: Batch, plan: TrackPlan
         if write.update.alias is not None:
             batch.aliases.append({"key": key, "alias": write.update.alias})
     return points
+
+
+async def _check_push_apps(conn: AsyncConnection, workspace_id: str, plan: TrackPlan) -> None:
+    """A push token must name an app of the workspace (``BAD_PUSH_TOKEN_APP_ID``)."""
+    if not any(w.update.push_tokens for w in plan.attributes):
+        return
+    known = await workspace_repo.app_ids(conn, workspace_id)
+    rejected = {
+        w.index: "BAD_PUSH_TOKEN_APP_ID"
+        for w in plan.attributes
+        if any(token.app_id not in known for token in w.update.push_tokens)
+    }
+    if rejected:
+        try:
+            plan.reject_attributes(rejected)
+        except TrackRejected as error:
+            raise BrazeError(400, error.message, extra={"errors": error.errors}) from error
+
+
+async def _write_devices(conn: AsyncConnection, batch: Batch, plan: TrackPlan) -> None:
+    rows = {}
+    for write in plan.attributes:
+        key = write.target.ident.key()
+        if key in batch.ids and write.target.only_new:
+            continue
+        pid = batch.profile_id(write.target)
+        for token in write.update.push_tokens if pid is not None else []:
+            rows[token.device_id] = {
+                "workspace_id": batch.workspace_id, "device_id": token.device_id,
+                "profile_id": pid, "app_id": token.app_id, "push_token": token.token,
+                "created_at": batch.now, "last_seen_at": batch.now,
+            }  # fmt: skip
+    await repo.upsert_devices(conn, list(rows.values()))
 
 
 def _new_row(batch: Batch, created: NewProfile) -> dict[str, Any]:
