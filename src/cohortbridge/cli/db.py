@@ -8,7 +8,6 @@ import typer
 
 from cohortbridge.cli.runtime import console, settings_of, side_named
 from cohortbridge.config import SIDES
-from cohortbridge.db import migrate
 
 app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 
@@ -22,6 +21,8 @@ def upgrade(
     revision: Annotated[str, typer.Option(help="Target revision.")] = "head",
 ) -> None:
     """Apply Alembic migrations (both sides unless one is named)."""
+    from cohortbridge.db import migrate
+
     settings = settings_of(ctx)
     settings.ensure_data_dir()
     for name in [side_named(side)] if side else SIDES:
@@ -33,6 +34,8 @@ def upgrade(
 @app.command("current")
 def current(ctx: typer.Context) -> None:
     """Show each database's migration revision."""
+    from cohortbridge.db import migrate
+
     settings = settings_of(ctx)
     for name in SIDES:
         url = settings.database_url(name)

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cohortbridge.cli.runtime import console, fail, print_json, run_in_transaction, settings_of
-from cohortbridge.engage.datapoints import service as datapoints
 from cohortbridge.engage.errors import NotFoundError
 from cohortbridge.engage.workspaces import permissions as perms
-from cohortbridge.engage.workspaces import service as workspaces
+from cohortbridge.engage.workspaces.logic import DEFAULT_WORKSPACE
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
+# Services are imported inside each command: see cli/runtime.py.
 
 app = typer.Typer(help="Administer engage (the Braze-compatible side).", no_args_is_help=True)
 keys_app = typer.Typer(help="REST API keys of a workspace.", no_args_is_help=True)
@@ -36,13 +39,15 @@ def bootstrap(
     ctx: typer.Context,
     workspace: Annotated[
         str, typer.Option(help="Workspace name; reused if it exists.")
-    ] = workspaces.DEFAULT_WORKSPACE,
+    ] = DEFAULT_WORKSPACE,
     as_json: JsonOpt = False,
 ) -> None:
     """Create (or reuse) a workspace with one app and a REST API key holding every permission."""
     endpoint = settings_of(ctx).public_url("engage")
 
     async def work(conn: AsyncConnection) -> Any:
+        from cohortbridge.engage.workspaces import service as workspaces
+
         return await workspaces.bootstrap(conn, workspace, endpoint)
 
     result = _run(ctx, work)
@@ -68,6 +73,8 @@ def create_key(
     """Create a REST API key with the given permissions (shown once, stored hashed)."""
 
     async def work(conn: AsyncConnection) -> Any:
+        from cohortbridge.engage.workspaces import service as workspaces
+
         found = await workspaces.get_workspace(conn, workspace)
         return await workspaces.create_api_key(conn, found["id"], permission, name)
 
@@ -83,6 +90,8 @@ def list_keys(ctx: typer.Context, workspace: WorkspaceOpt, as_json: JsonOpt = Fa
     """List a workspace's REST API keys (masked)."""
 
     async def work(conn: AsyncConnection) -> Any:
+        from cohortbridge.engage.workspaces import service as workspaces
+
         found = await workspaces.get_workspace(conn, workspace)
         return await workspaces.list_api_keys(conn, found["id"])
 
@@ -103,6 +112,8 @@ def list_keys(ctx: typer.Context, workspace: WorkspaceOpt, as_json: JsonOpt = Fa
 @app.command("workspaces")
 def list_workspaces(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """List workspaces."""
+    from cohortbridge.engage.workspaces import service as workspaces
+
     listed = _run(ctx, workspaces.list_workspaces)
     if as_json:
         print_json([item.model_dump(mode="json") for item in listed])
@@ -116,6 +127,9 @@ def show_datapoints(ctx: typer.Context, workspace: WorkspaceOpt, as_json: JsonOp
     """Data points used by a workspace, per UTC day and source (spec braze §6)."""
 
     async def work(conn: AsyncConnection) -> Any:
+        from cohortbridge.engage.datapoints import service as datapoints
+        from cohortbridge.engage.workspaces import service as workspaces
+
         found = await workspaces.get_workspace(conn, workspace)
         return {"workspace_id": found["id"], **await datapoints.report(conn, found["id"])}
 

@@ -1,20 +1,24 @@
-"""What every command shares: settings from the context, a database, output."""
+"""What every command shares: settings from the context, a database, output.
+
+Heavy modules (SQLAlchemy, Alembic, the apps) are imported inside the functions that need them,
+so that ``--help`` and argument errors answer at once instead of after seconds of imports.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 import typer
 from rich.console import Console
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cohortbridge.config import SIDES, Settings, Side
-from cohortbridge.db import migrate
-from cohortbridge.db.engine import Database
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 T = TypeVar("T")
 console = Console()
@@ -28,6 +32,8 @@ def settings_of(ctx: typer.Context) -> Settings:
 
 
 def migrate_side(settings: Settings, side: Side) -> None:
+    from cohortbridge.db import migrate
+
     settings.ensure_data_dir()
     migrate.upgrade(side, settings.database_url(side))
 
@@ -36,6 +42,8 @@ def run_in_transaction(
     settings: Settings, side: Side, work: Callable[[AsyncConnection], Awaitable[T]]
 ) -> T:
     """Migrate, open one transaction, run ``work``, commit: a CLI command owns its transaction."""
+    from cohortbridge.db.engine import Database
+
     migrate_side(settings, side)
 
     async def main() -> T:

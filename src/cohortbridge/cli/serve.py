@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-import uvicorn
 
-from cohortbridge.analytics.app import create_app as create_analytics
 from cohortbridge.cli.runtime import console, migrate_side, settings_of, side_named
 from cohortbridge.config import SIDES, Settings, Side
-from cohortbridge.engage.app import create_app as create_engage
+
+if TYPE_CHECKING:
+    import uvicorn
 
 
 def _server(settings: Settings, side: Side, host: str, port: int) -> uvicorn.Server:
+    import uvicorn
+
+    from cohortbridge.analytics.app import create_app as create_analytics
+    from cohortbridge.engage.app import create_app as create_engage
+
     factory = create_engage if side == "engage" else create_analytics
     config = uvicorn.Config(
         factory(settings),

@@ -140,9 +140,11 @@ async def _run_with_retries(
                 if not read_only:
                     await record_use(conn, principal)
                 return await handler(conn, principal, payload)
-        except RetryTransaction:
+        except RetryTransaction as error:
             if attempt == ATTEMPTS:
-                raise
+                # Lost the same race three times: tell the client to retry later, as Braze's
+                # 5XX responses do, instead of failing with a 500.
+                raise BrazeError(503, "Service Unavailable") from error
         except DBAPIError as error:
             if attempt == ATTEMPTS or not _retryable(error):
                 raise

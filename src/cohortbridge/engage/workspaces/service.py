@@ -19,8 +19,6 @@ from cohortbridge.engage.workspaces.schemas import (
 from cohortbridge.kit import secrets
 from cohortbridge.kit.clock import utcnow
 
-DEFAULT_WORKSPACE = "Default Workspace"
-
 
 async def get_workspace(conn: AsyncConnection, ref: str) -> RowMapping:
     found = await repo.find_workspace(conn, ref)

@@ -1,0 +1,3 @@
+"""Pure rules of workspaces."""
+
+DEFAULT_WORKSPACE = "Default Workspace"
