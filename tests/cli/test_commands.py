@@ -124,6 +124,10 @@ def test_up_serves_both_sides(tmp_path: Path) -> None:
         process.terminate()
         process.wait(timeout=30)
     assert (tmp_path / "var" / "engage.db").exists()
+    output = process.stdout.read().decode() if process.stdout else ""
+    assert "REST API key (shown once)" in output
+    listed = run(["--data-dir", str(tmp_path / "var"), "engage", "workspaces", "--json"])
+    assert [w["name"] for w in json.loads(listed.stdout)] == ["Default Workspace"]
 
 
 def _wait_healthy(url: str, process: subprocess.Popen[bytes]) -> Any:

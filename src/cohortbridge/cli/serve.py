@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Annotated
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cohortbridge.cli.runtime import console, migrate_side, settings_of, side_named
+from cohortbridge.cli.runtime import (
+    console,
+    migrate_side,
+    run_in_transaction,
+    settings_of,
+    side_named,
+)
 from cohortbridge.config import SIDES, Settings, Side
 
 if TYPE_CHECKING:
     import uvicorn
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 
 def _server(settings: Settings, side: Side, host: str, port: int) -> uvicorn.Server:
@@ -32,20 +40,40 @@ def _server(settings: Settings, side: Side, host: str, port: int) -> uvicorn.Ser
     return uvicorn.Server(config)
 
 
+def _seed_first_workspace(settings: Settings) -> Callable[[AsyncConnection], Awaitable[Any]]:
+    """On an empty engage database, create the default workspace so `up` is usable at once."""
+
+    async def work(conn: AsyncConnection) -> Any:
+        from cohortbridge.engage.workspaces import service
+        from cohortbridge.engage.workspaces.logic import DEFAULT_WORKSPACE
+
+        if await service.list_workspaces(conn):
+            return None
+        return await service.bootstrap(conn, DEFAULT_WORKSPACE, settings.public_url("engage"))
+
+    return work
+
+
 def up(ctx: typer.Context) -> None:
     """Run everything in one process on the embedded default: engage on :8400 and analytics
     on :8401 (migrating both databases first)."""
     settings = settings_of(ctx)
     for side in SIDES:
         migrate_side(settings, side)
+    first = run_in_transaction(settings, "engage", _seed_first_workspace(settings))
     engage = _server(settings, "engage", settings.engage_host, settings.engage_port)
     analytics = _server(settings, "analytics", settings.analytics_host, settings.analytics_port)
     console.print(
         f"engage    → {settings.public_url('engage')}\n"
         f"analytics → {settings.public_url('analytics')}\n"
-        f"data      → {settings.data_dir.resolve()}\n"
-        "Create credentials with `cohortbridge engage bootstrap --json`. Ctrl-C stops."
+        f"data      → {settings.data_dir.resolve()}"
     )
+    if first is not None:
+        console.print(
+            f"First start: workspace {first.workspace_id!r} with app {first.app_id!r}.\n"
+            f"REST API key (shown once): [bold]{first.rest_api_key}[/bold]"
+        )
+    console.print("More keys: `cohortbridge engage api-keys create --help`. Ctrl-C stops.")
 
     async def both() -> None:
         await asyncio.gather(engage.serve(), analytics.serve())
