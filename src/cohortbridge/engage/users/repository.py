@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import bindparam, delete, select, tuple_, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from cohortbridge.db import bulk
 from cohortbridge.db import dialect as d
+from cohortbridge.db.bulk import BulkInsert, BulkUpdate, Updates
 from cohortbridge.engage.users.logic.identifiers import Alias
 from cohortbridge.engage.users.models import (
     custom_events,
@@ -107,28 +110,33 @@ async def load_states(
     return out
 
 
+PROFILE_COLUMNS = (
+    "workspace_id", "braze_id", "external_id", *STATE_COLUMNS, "standard", "custom_attributes",
+    "random_bucket", "total_revenue", "created_at", "updated_at",
+)  # fmt: skip
+_INSERT_PROFILES = BulkInsert(
+    profiles, PROFILE_COLUMNS, conflict=("workspace_id", "external_id"),
+    returning=("braze_id", "id"),
+)  # fmt: skip
+
+
 async def insert_profiles(conn: AsyncConnection, rows: list[dict[str, Any]]) -> dict[str, int]:
     """Insert new profiles; an external id another writer took meanwhile is skipped.
 
     Returns ``{braze_id: id}`` of the rows actually inserted.
     """
-    if not rows:
-        return {}
-    stmt = d.insert_ignore(dialect_of(conn), profiles, ["workspace_id", "external_id"])
-    result = await conn.execute(stmt.returning(profiles.c.braze_id, profiles.c.id), rows)
-    return {row[0]: row[1] for row in result}
+    return {row[0]: row[1] for row in await _INSERT_PROFILES.execute_dicts(conn, rows)}
+
+
+_UPDATE_STATES = BulkUpdate(
+    profiles, (*STATE_COLUMNS, "standard", "custom_attributes", "updated_at"), key="id"
+)
 
 
 async def update_states(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    if not rows:
-        return
-    values: dict[str, Any] = {name: bindparam(f"v_{name}") for name in rows[0] if name != "pid"}
-    stmt = update(profiles).where(profiles.c.id == bindparam("pid")).values(**values)
-    params = [
-        {"pid": row["pid"], **{f"v_{k}": v for k, v in row.items() if k != "pid"}}
-        for row in sorted(rows, key=lambda r: int(r["pid"]))
-    ]
-    await conn.execute(stmt, params)
+    """Write back profiles' writable state; rows carry ``pid`` and every state column."""
+    pick = itemgetter(*_UPDATE_STATES.columns, "pid")
+    await _UPDATE_STATES.execute(conn, [pick(row) for row in sorted(rows, key=itemgetter("pid"))])
 
 
 async def insert_aliases(conn: AsyncConnection, rows: list[dict[str, Any]]) -> int:
@@ -151,77 +159,86 @@ async def alias_labels_of(conn: AsyncConnection, ids: Sequence[int]) -> set[tupl
     return found
 
 
+def _stats_updates(table: str, *, revenue: bool) -> Updates:
+    def updates(dialect: str) -> dict[str, str]:
+        sets = {
+            "count": f"{table}.count + excluded.count",
+            "first_at": bulk.least(dialect, f"{table}.first_at", "excluded.first_at"),
+            "last_at": bulk.greatest(dialect, f"{table}.last_at", "excluded.last_at"),
+        }
+        if revenue:
+            sets["revenue"] = f"{table}.revenue + excluded.revenue"
+        return sets
+
+    return updates
+
+
+def _day_updates(table: str, *, revenue: bool) -> Updates:
+    def updates(_dialect: str) -> dict[str, str]:
+        sets = {"count": f"{table}.count + excluded.count"}
+        if revenue:
+            sets["revenue"] = f"{table}.revenue + excluded.revenue"
+        return sets
+
+    return updates
+
+
+_INSERT_EVENTS = BulkInsert(
+    custom_events, ("workspace_id", "profile_id", "name", "time", "app_id", "properties")
+)
+_INSERT_PURCHASES = BulkInsert(
+    purchases,
+    ("workspace_id", "profile_id", "product_id", "currency", "price", "quantity", "time",
+     "app_id", "properties"),
+)  # fmt: skip
+_EVENT_STATS = BulkInsert(
+    profile_event_stats, ("profile_id", "name", "count", "first_at", "last_at"),
+    conflict=("profile_id", "name"), updates=_stats_updates("profile_event_stats", revenue=False),
+)  # fmt: skip
+_EVENT_DAYS = BulkInsert(
+    profile_event_days, ("profile_id", "name", "day", "count"),
+    conflict=("profile_id", "name", "day"),
+    updates=_day_updates("profile_event_days", revenue=False),
+)  # fmt: skip
+_PURCHASE_STATS = BulkInsert(
+    profile_purchase_stats, ("profile_id", "product_id", "count", "revenue", "first_at", "last_at"),
+    conflict=("profile_id", "product_id"),
+    updates=_stats_updates("profile_purchase_stats", revenue=True),
+)  # fmt: skip
+_PURCHASE_DAYS = BulkInsert(
+    profile_purchase_days, ("profile_id", "product_id", "day", "count", "revenue"),
+    conflict=("profile_id", "product_id", "day"),
+    updates=_day_updates("profile_purchase_days", revenue=True),
+)  # fmt: skip
+
+
 async def insert_events(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        await conn.execute(custom_events.insert(), rows)
+    await _INSERT_EVENTS.execute_dicts(conn, rows)
 
 
 async def insert_purchases(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        await conn.execute(purchases.insert(), rows)
+    await _INSERT_PURCHASES.execute_dicts(conn, rows)
 
 
+# Stats rows are aggregated per key by the caller (one statement may not touch a key twice on
+# PostgreSQL) and sorted so that concurrent writers lock rows in the same order.
 async def add_event_stats(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    if not rows:
-        return
-    dialect = dialect_of(conn)
-    t = profile_event_stats
-    stmt = d.upsert(
-        dialect,
-        t,
-        ["profile_id", "name"],
-        lambda ex: {
-            "count": t.c.count + ex.count,
-            "first_at": d.least(dialect, t.c.first_at, ex.first_at),
-            "last_at": d.greatest(dialect, t.c.last_at, ex.last_at),
-        },
-    )
-    await conn.execute(stmt, sorted(rows, key=lambda r: (r["profile_id"], r["name"])))
+    await _EVENT_STATS.execute_dicts(conn, sorted(rows, key=itemgetter("profile_id", "name")))
 
 
 async def add_event_days(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    if not rows:
-        return
-    t = profile_event_days
-    stmt = d.upsert(
-        dialect_of(conn), t, ["profile_id", "name", "day"],
-        lambda ex: {"count": t.c.count + ex.count},
-    )  # fmt: skip
-    await conn.execute(stmt, sorted(rows, key=lambda r: (r["profile_id"], r["name"], r["day"])))
+    key = itemgetter("profile_id", "name", "day")
+    await _EVENT_DAYS.execute_dicts(conn, sorted(rows, key=key))
 
 
 async def add_purchase_stats(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    if not rows:
-        return
-    dialect = dialect_of(conn)
-    t = profile_purchase_stats
-    stmt = d.upsert(
-        dialect,
-        t,
-        ["profile_id", "product_id"],
-        lambda ex: {
-            "count": t.c.count + ex.count,
-            "revenue": t.c.revenue + ex.revenue,
-            "first_at": d.least(dialect, t.c.first_at, ex.first_at),
-            "last_at": d.greatest(dialect, t.c.last_at, ex.last_at),
-        },
-    )
-    await conn.execute(stmt, sorted(rows, key=lambda r: (r["profile_id"], r["product_id"])))
+    key = itemgetter("profile_id", "product_id")
+    await _PURCHASE_STATS.execute_dicts(conn, sorted(rows, key=key))
 
 
 async def add_purchase_days(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    if not rows:
-        return
-    t = profile_purchase_days
-    stmt = d.upsert(
-        dialect_of(conn),
-        t,
-        ["profile_id", "product_id", "day"],
-        lambda ex: {"count": t.c.count + ex.count, "revenue": t.c.revenue + ex.revenue},
-    )
-    await conn.execute(
-        stmt, sorted(rows, key=lambda r: (r["profile_id"], r["product_id"], r["day"]))
-    )
+    key = itemgetter("profile_id", "product_id", "day")
+    await _PURCHASE_DAYS.execute_dicts(conn, sorted(rows, key=key))
 
 
 async def add_revenue(conn: AsyncConnection, amounts: dict[int, float]) -> None:

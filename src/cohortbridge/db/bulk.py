@@ -1,0 +1,165 @@
+"""Set-based writes for the hot paths, below SQLAlchemy's per-row parameter processing.
+
+A request of 75 events writes a few hundred rows; building them through SQLAlchemy's typed
+``executemany`` costs more Python time than SQLite spends storing them. Here a statement is one
+multi-row ``INSERT … VALUES (…), (…) [ON CONFLICT …] [RETURNING …]`` whose SQL text is cached
+per dialect and row count, and values are adapted once, by column kind, to what the driver
+stores: the same representations SQLAlchemy's types produce, so ORM/Core reads are unaffected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from operator import itemgetter
+from typing import Any
+
+import orjson
+from psycopg.types.json import Jsonb
+from sqlalchemy import Date, Table
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.types import JSON
+
+from cohortbridge.db.types import UTCDateTime
+from cohortbridge.kit.clock import as_utc
+
+# Bound-parameter ceilings: SQLite's default SQLITE_MAX_VARIABLE_NUMBER, PostgreSQL's protocol.
+MAX_PARAMS = {"sqlite": 32766, "postgresql": 65535}
+Updates = Callable[[str], dict[str, str]]
+
+
+def _sqlite_time(value: datetime) -> str:
+    # SQLAlchemy's SQLite DATETIME storage format, naive UTC.
+    return as_utc(value).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+
+
+def _adapter(kind: str, dialect: str) -> Callable[[Any], Any] | None:
+    if dialect == "sqlite":
+        return {
+            "time": lambda v: None if v is None else _sqlite_time(v),
+            "date": lambda v: None if v is None else v.isoformat(),
+            "json": lambda v: None if v is None else orjson.dumps(v).decode(),
+        }.get(kind)
+    if kind == "json":
+        return lambda v: None if v is None else Jsonb(v, dumps=_pg_json)
+    return None
+
+
+def _pg_json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _kind(table: Table, column: str) -> str:
+    col_type = table.c[column].type
+    if isinstance(col_type, UTCDateTime):
+        return "time"
+    if isinstance(col_type, Date):
+        return "date"
+    if isinstance(col_type, JSON) or isinstance(getattr(col_type, "impl", None), JSON):
+        return "json"
+    return "plain"
+
+
+def greatest(dialect: str, a: str, b: str) -> str:
+    return f"GREATEST({a}, {b})" if dialect == "postgresql" else f"max({a}, {b})"
+
+
+def least(dialect: str, a: str, b: str) -> str:
+    return f"LEAST({a}, {b})" if dialect == "postgresql" else f"min({a}, {b})"
+
+
+@dataclass(frozen=True)
+class BulkInsert:
+    """A multi-row INSERT with an optional ON CONFLICT clause and RETURNING list.
+
+    ``updates(dialect)`` gives ``{column: SQL expression}`` for DO UPDATE, where the expression
+    may use ``<table>.<column>`` (the stored row) and ``excluded.<column>`` (the new one).
+    Without ``updates`` a conflict target means DO NOTHING.
+    """
+
+    table: Table
+    columns: tuple[str, ...]
+    conflict: tuple[str, ...] | None = None
+    updates: Updates | None = None
+    returning: tuple[str, ...] = ()
+
+    def _sql(self, dialect: str, nrows: int) -> str:
+        return _render(self, dialect, nrows)
+
+    def rows_per_statement(self, dialect: str) -> int:
+        return max(1, MAX_PARAMS.get(dialect, 999) // len(self.columns))
+
+    def adapters(self, dialect: str) -> list[Callable[[Any], Any] | None]:
+        return [_adapter(_kind(self.table, c), dialect) for c in self.columns]
+
+    async def execute_dicts(
+        self, conn: AsyncConnection, rows: Sequence[dict[str, Any]]
+    ) -> list[Any]:
+        pick = itemgetter(*self.columns)
+        return await self.execute(conn, [pick(row) for row in rows])
+
+    async def execute(self, conn: AsyncConnection, rows: Sequence[Sequence[Any]]) -> list[Any]:
+        """Insert ``rows`` (tuples in ``columns`` order); returns the RETURNING rows."""
+        if not rows:
+            return []
+        dialect = conn.dialect.name
+        adapt = self.adapters(dialect)
+        returned: list[Any] = []
+        step = self.rows_per_statement(dialect)
+        for start in range(0, len(rows), step):
+            chunk = rows[start : start + step]
+            params: list[Any] = []
+            for row in chunk:
+                params.extend(v if f is None else f(v) for f, v in zip(adapt, row, strict=True))
+            result = await conn.exec_driver_sql(self._sql(dialect, len(chunk)), tuple(params))
+            if self.returning:
+                returned.extend(result.all())
+        return returned
+
+
+@lru_cache(maxsize=512)
+def _render(spec: BulkInsert, dialect: str, nrows: int) -> str:
+    mark = "?" if dialect == "sqlite" else "%s"
+    name = spec.table.name
+    one = "(" + ", ".join(mark for _ in spec.columns) + ")"
+    sql = f"INSERT INTO {name} ({', '.join(spec.columns)}) VALUES " + ", ".join([one] * nrows)
+    if spec.conflict is not None:
+        target = ", ".join(spec.conflict)
+        if spec.updates is None:
+            sql += f" ON CONFLICT ({target}) DO NOTHING"
+        else:
+            sets = ", ".join(f"{col} = {expr}" for col, expr in spec.updates(dialect).items())
+            sql += f" ON CONFLICT ({target}) DO UPDATE SET {sets}"
+    if spec.returning:
+        sql += " RETURNING " + ", ".join(spec.returning)
+    return sql
+
+
+@dataclass(frozen=True)
+class BulkUpdate:
+    """``UPDATE table SET a = ?, b = ? WHERE key = ?`` for many rows (driver executemany)."""
+
+    table: Table
+    columns: tuple[str, ...]
+    key: str
+
+    async def execute(self, conn: AsyncConnection, rows: Sequence[Sequence[Any]]) -> None:
+        """``rows`` are tuples of ``columns`` values followed by the key."""
+        if not rows:
+            return
+        dialect = conn.dialect.name
+        adapt = [_adapter(_kind(self.table, c), dialect) for c in self.columns]
+        params = [
+            (*(v if f is None else f(v) for f, v in zip(adapt, row[:-1], strict=True)), row[-1])
+            for row in rows
+        ]
+        await conn.exec_driver_sql(_render_update(self, dialect), params)
+
+
+@lru_cache(maxsize=64)
+def _render_update(spec: BulkUpdate, dialect: str) -> str:
+    mark = "?" if dialect == "sqlite" else "%s"
+    sets = ", ".join(f"{col} = {mark}" for col in spec.columns)
+    return f"UPDATE {spec.table.name} SET {sets} WHERE {spec.key} = {mark}"
