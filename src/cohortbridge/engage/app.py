@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -16,6 +17,7 @@ from cohortbridge.db.engine import Database
 from cohortbridge.engage.errors import BrazeError
 from cohortbridge.engage.http import EngageState, json_response
 from cohortbridge.engage.users.endpoints import router as users_router
+from cohortbridge.engage.users.schemas import COMPONENTS
 from cohortbridge.kit.ratelimit import FixedWindowLimiter
 
 
@@ -44,7 +46,21 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         return {"status": "ok", "side": "engage", "version": __version__}
 
     _install_error_handlers(app)
+    _document_hand_parsed_bodies(app)
     return app
+
+
+def _document_hand_parsed_bodies(app: FastAPI) -> None:
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(COMPONENTS)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _install_error_handlers(app: FastAPI) -> None:

@@ -10,13 +10,24 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cohortbridge.engage.auth.service import Principal
 from cohortbridge.engage.http import run_braze_endpoint
+from cohortbridge.engage.users.schemas import (
+    ExportIdsRequest,
+    ExportIdsResponse,
+    TrackRequest,
+    TrackResponse,
+    documented,
+)
 from cohortbridge.engage.users.service import export as export_service
 from cohortbridge.engage.users.service import track as track_service
 
 router = APIRouter(tags=["users"])
 
 
-@router.post("/users/track", summary="Record attributes, events and purchases")
+@router.post(
+    "/users/track",
+    summary="Record attributes, events and purchases",
+    **documented(TrackRequest, TrackResponse, 201),
+)
 async def users_track(request: Request) -> Response:
     async def handle(
         conn: AsyncConnection, who: Principal, body: Any
@@ -28,7 +39,11 @@ async def users_track(request: Request) -> Response:
     )
 
 
-@router.post("/users/export/ids", summary="Export profiles by identifier")
+@router.post(
+    "/users/export/ids",
+    summary="Export profiles by identifier",
+    **documented(ExportIdsRequest, ExportIdsResponse, 201),
+)
 async def users_export_ids(request: Request) -> Response:
     async def handle(
         conn: AsyncConnection, who: Principal, body: Any
