@@ -133,6 +133,10 @@ def _retryable(error: DBAPIError) -> bool:
 async def _run_with_retries(
     db: Database, principal: Principal, payload: Any, handler: Handler, read_only: bool
 ) -> tuple[int, dict[str, Any]]:
+    if read_only and principal.stale_last_seen:
+        # At most once a minute per key: a read-only request still marks its key as seen.
+        async with db.transaction() as conn:
+            await record_use(conn, principal)
     for attempt in range(1, ATTEMPTS + 1):
         try:
             transaction = db.read() if read_only else db.transaction()

@@ -57,7 +57,8 @@ async def test_keys_are_stored_hashed_and_listed_masked(
 async def test_last_seen_is_recorded(
     engage: httpx.AsyncClient, engage_db: Database, workspace: dict[str, Any], auth: dict[str, str]
 ) -> None:
-    await engage.post("/users/track", json=BODY, headers=auth)
+    # A read-only endpoint marks the key as seen too.
+    await engage.post("/users/export/ids", json={"external_ids": ["x"]}, headers=auth)
     async with engage_db.read() as conn:
         listed = await service.list_api_keys(conn, workspace["workspace_id"])
     assert listed[0].last_seen_at is not None
