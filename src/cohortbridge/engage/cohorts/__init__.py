@@ -1,0 +1,1 @@
+"""Partner cohorts imported through /partners/{partner}/cohorts[/users] (spec braze §1)."""
