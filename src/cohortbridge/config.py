@@ -31,6 +31,9 @@ class RateLimits(BaseSettings):
     users_export_ids_window: int = 60
     default: int = 250000
     default_window: int = 3600
+    # Partner cohort import: 250,000 requests per hour per workspace (spec braze §1.6).
+    cohort_import: int = 250000
+    cohort_import_window: int = 3600
 
 
 class Settings(BaseSettings):
@@ -48,6 +51,9 @@ class Settings(BaseSettings):
     # Largest request body engage accepts on /users/* (spec braze §3.1: 4 MB → 413).
     max_body_bytes: int = 4 * 1024 * 1024
     rate_limits: RateLimits = Field(default_factory=RateLimits)
+    # How long a cohort import request waits for another one on the same cohort before it
+    # answers 423 Resource locked (which partners retry).
+    cohort_lock_timeout_s: float = 30.0
     log_level: str = "info"
 
     def database_url(self, side: Side) -> str:

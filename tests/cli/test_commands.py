@@ -94,6 +94,9 @@ def test_every_command_has_help() -> None:
         [], ["up"], ["serve"], ["db"], ["db", "upgrade"], ["db", "current"], ["engage"],
         ["engage", "bootstrap"], ["engage", "api-keys"], ["engage", "api-keys", "create"],
         ["engage", "api-keys", "list"], ["engage", "datapoints"], ["engage", "workspaces"],
+        ["engage", "partners", "create"], ["engage", "import-keys", "create"],
+        ["engage", "import-keys", "list"], ["engage", "import-keys", "invalidate"],
+        ["engage", "cohorts", "list"],
     ):  # fmt: skip
         result = runner.invoke(app, [*args, "--help"])
         assert result.exit_code == 0, result.output
@@ -139,3 +142,39 @@ def _wait_healthy(url: str, process: subprocess.Popen[bytes]) -> Any:
         except httpx.TransportError:
             time.sleep(0.2)
     raise AssertionError(f"{url} never answered")
+
+
+def test_partner_keys_import_keys_and_cohorts(cli_env: dict[str, str]) -> None:
+    run(["engage", "bootstrap", "--workspace", "P", "--json"], cli_env)
+    partner = json.loads(
+        run(["engage", "partners", "create", "--partner", "amplitude", "--json"], cli_env).stdout
+    )
+    assert partner["partner"] == "amplitude"
+    created = json.loads(run(
+        ["engage", "import-keys", "create", "--workspace", "P", "--partner", "amplitude", "--json"], cli_env
+    ).stdout)  # fmt: skip
+    assert set(created) == {"id", "data_import_key", "rest_endpoint"}
+    second = json.loads(run(
+        ["engage", "import-keys", "create", "--workspace", "P", "--partner", "amplitude", "--json"], cli_env
+    ).stdout)  # fmt: skip
+    run(["engage", "import-keys", "invalidate", "--workspace", "P", "--partner", "amplitude",
+         "--id", created["id"]], cli_env)  # fmt: skip
+    listed = json.loads(run(
+        ["engage", "import-keys", "list", "--workspace", "P", "--partner", "amplitude", "--json"], cli_env
+    ).stdout)  # fmt: skip
+    assert [(k["id"], k["status"]) for k in listed] == [
+        (created["id"], "invalidated"),
+        (second["id"], "active"),
+    ]
+    assert all(created["data_import_key"] not in k["key"] for k in listed)
+    assert (
+        json.loads(run(["engage", "cohorts", "list", "--workspace", "P", "--json"], cli_env).stdout)
+        == []
+    )
+    unknown = run(
+        ["engage", "import-keys", "list", "--workspace", "P", "--partner", "nope"],
+        cli_env,
+        check=False,
+    )
+    assert unknown.returncode == 1
+    assert "engage partners create" in unknown.stderr

@@ -8,6 +8,7 @@ and a reader pool for read-only work. On PostgreSQL both are the same engine.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -73,10 +74,25 @@ class Database:
         return cls(url, engine, engine)
 
     @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncConnection]:
-        """A read-write transaction, committed when the block ends without error."""
-        async with self.writer.begin() as conn:
-            yield conn
+    async def transaction(
+        self, acquire_timeout: float | None = None
+    ) -> AsyncIterator[AsyncConnection]:
+        """A read-write transaction, committed when the block ends without error.
+
+        With ``acquire_timeout``, waiting longer than that for a writer connection (SQLite has
+        one) raises ``TimeoutError``.
+        """
+        if acquire_timeout is None:
+            async with self.writer.begin() as conn:
+                yield conn
+            return
+        async with asyncio.timeout(acquire_timeout):
+            conn = await self.writer.connect()
+        try:
+            async with conn.begin():
+                yield conn
+        finally:
+            await conn.close()
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:

@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException
 from cohortbridge import __version__
 from cohortbridge.config import Settings
 from cohortbridge.db.engine import Database
+from cohortbridge.engage.cohorts.endpoints import router as cohorts_router
 from cohortbridge.engage.errors import BrazeError
 from cohortbridge.engage.http import EngageState, json_response
 from cohortbridge.engage.users.endpoints import router as users_router
@@ -40,6 +41,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     )
     app.state.engage = EngageState(settings=settings, db=database, limiter=FixedWindowLimiter())
     app.include_router(users_router)
+    app.include_router(cohorts_router)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:

@@ -22,6 +22,9 @@ from cohortbridge.config import Settings
 from cohortbridge.db.engine import Database
 from cohortbridge.engage.auth.service import Principal, authenticate, record_use
 from cohortbridge.engage.errors import BrazeError, RetryTransaction
+from cohortbridge.engage.partners.service import PartnerClient
+from cohortbridge.engage.partners.service import authenticate as partner_auth
+from cohortbridge.engage.partners.service import record_use as record_partner_use
 from cohortbridge.kit.ratelimit import FixedWindowLimiter
 
 Handler = Callable[[AsyncConnection, Principal, Any], Awaitable[tuple[int, dict[str, Any]]]]
@@ -107,15 +110,61 @@ async def run_braze_endpoint(
         payload = await read_json(request, state.settings.max_body_bytes)
         async with state.db.read() as conn:
             principal = await authenticate(conn, api_key_of(request, payload), permission)
-        limit, window = _limit_for(state.settings, limit_group)
-        verdict = state.limiter.hit(principal.workspace_id, limit_group, limit, window)
-        headers = verdict.headers()
-        if not verdict.allowed:
-            raise BrazeError(429, "Rate Limited")
+        headers = _count_request(state, principal.workspace_id, limit_group)
         if payload is UNPARSABLE or not isinstance(payload, dict):
             raise BrazeError(400, "Bad Request")
         payload.pop("api_key", None)
-        status, body = await _run_with_retries(state.db, principal, payload, handler, read_only)
+        if read_only and principal.stale_last_seen:
+            # At most once a minute per key: a read-only request still marks its key as seen.
+            async with state.db.transaction() as conn:
+                await record_use(conn, principal)
+
+        async def work(conn: AsyncConnection) -> tuple[int, dict[str, Any]]:
+            if not read_only:
+                await record_use(conn, principal)
+            return await handler(conn, principal, payload)
+
+        status, body = await run_transaction(state.db, work, read_only=read_only)
+    except BrazeError as error:
+        return json_response(error.status, error.body(), {**headers, **error.headers})
+    return json_response(status, body, headers)
+
+
+def _count_request(state: EngageState, workspace_id: str, group: str) -> dict[str, str]:
+    """Count the request against the workspace's limit: its headers, or 429."""
+    limit, window = _limit_for(state.settings, group)
+    verdict = state.limiter.hit(workspace_id, group, limit, window)
+    if not verdict.allowed:
+        raise BrazeError(429, "Rate Limited", headers=verdict.headers())
+    return verdict.headers()
+
+
+PartnerHandler = Callable[
+    [AsyncConnection, PartnerClient, dict[str, Any], float], Awaitable[dict[str, Any]]
+]
+
+
+async def run_partner_endpoint(request: Request, partner: str, handler: PartnerHandler) -> Response:
+    """A partner cohort endpoint: both keys in the body, checked before anything else in it
+    (spec braze §1.3, §1.5); 201 on success; 423 when the cohort stays locked too long."""
+    state = state_of(request)
+    headers: dict[str, str] = {}
+    try:
+        payload = await read_json(request, state.settings.max_body_bytes)
+        if payload is UNPARSABLE or not isinstance(payload, dict):
+            raise BrazeError(400, "Bad Request")
+        async with state.db.read() as conn:
+            client = await partner_auth(
+                conn, partner, payload.get("partner_api_key"), payload.get("client_secret")
+            )
+        headers = _count_request(state, client.workspace_id, "cohort_import")
+        bound = state.settings.cohort_lock_timeout_s
+
+        async def work(conn: AsyncConnection) -> tuple[int, dict[str, Any]]:
+            await record_partner_use(conn, client)
+            return 201, await handler(conn, client, payload, bound)
+
+        status, body = await run_transaction(state.db, work, acquire_timeout=bound)
     except BrazeError as error:
         return json_response(error.status, error.body(), {**headers, **error.headers})
     return json_response(status, body, headers)
@@ -123,33 +172,37 @@ async def run_braze_endpoint(
 
 # PostgreSQL's serialization failure and deadlock: the transaction is safe to run again.
 RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+LOCK_NOT_AVAILABLE = "55P03"
 ATTEMPTS = 3
+Work = Callable[[AsyncConnection], Awaitable[tuple[int, dict[str, Any]]]]
 
 
-def _retryable(error: DBAPIError) -> bool:
-    return getattr(error.orig, "sqlstate", None) in RETRYABLE_SQLSTATES
+def _sqlstate(error: DBAPIError) -> str | None:
+    return getattr(error.orig, "sqlstate", None)
 
 
-async def _run_with_retries(
-    db: Database, principal: Principal, payload: Any, handler: Handler, read_only: bool
+async def run_transaction(
+    db: Database, work: Work, *, read_only: bool = False, acquire_timeout: float | None = None
 ) -> tuple[int, dict[str, Any]]:
-    if read_only and principal.stale_last_seen:
-        # At most once a minute per key: a read-only request still marks its key as seen.
-        async with db.transaction() as conn:
-            await record_use(conn, principal)
+    """Run ``work`` in one transaction, again after a lost race (up to three times).
+
+    Waiting past ``acquire_timeout`` for the writer or for a row lock answers 423.
+    """
     for attempt in range(1, ATTEMPTS + 1):
         try:
-            transaction = db.read() if read_only else db.transaction()
+            transaction = db.read() if read_only else db.transaction(acquire_timeout)
             async with transaction as conn:
-                if not read_only:
-                    await record_use(conn, principal)
-                return await handler(conn, principal, payload)
+                return await work(conn)
         except RetryTransaction as error:
             if attempt == ATTEMPTS:
                 # Lost the same race three times: tell the client to retry later, as Braze's
                 # 5XX responses do, instead of failing with a 500.
                 raise BrazeError(503, "Service Unavailable") from error
+        except TimeoutError as error:
+            raise BrazeError(423, "Resource locked") from error
         except DBAPIError as error:
-            if attempt == ATTEMPTS or not _retryable(error):
+            if _sqlstate(error) == LOCK_NOT_AVAILABLE:
+                raise BrazeError(423, "Resource locked") from error
+            if attempt == ATTEMPTS or _sqlstate(error) not in RETRYABLE_SQLSTATES:
                 raise
     raise AssertionError("unreachable")

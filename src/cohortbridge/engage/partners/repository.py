@@ -1,0 +1,88 @@
+"""All SQL on partners, partner API keys and data import keys."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from cohortbridge.db import dialect as d
+from cohortbridge.engage.partners.models import data_import_keys, partner_api_keys, partners
+
+
+async def get_partner(conn: AsyncConnection, slug: str) -> RowMapping | None:
+    query = select(partners).where(partners.c.slug == slug)
+    return (await conn.execute(query)).mappings().first()
+
+
+async def add_partner(conn: AsyncConnection, row: dict[str, Any]) -> None:
+    await conn.execute(d.insert_ignore(conn.dialect.name, partners, ["slug"]), row)
+
+
+async def list_partners(conn: AsyncConnection) -> list[RowMapping]:
+    return list((await conn.execute(select(partners).order_by(partners.c.slug))).mappings())
+
+
+async def insert_partner_key(conn: AsyncConnection, row: dict[str, Any]) -> None:
+    await conn.execute(partner_api_keys.insert().values(**row))
+
+
+async def revoke_partner_keys(
+    conn: AsyncConnection, slug: str, at: datetime, keep_id: str | None = None
+) -> int:
+    t = partner_api_keys.c
+    stmt = update(partner_api_keys).where(t.partner == slug, t.revoked_at.is_(None))
+    if keep_id is not None:
+        stmt = stmt.where(t.id != keep_id)
+    return (await conn.execute(stmt.values(revoked_at=at))).rowcount
+
+
+async def partner_key_by_digest(conn: AsyncConnection, key_digest: str) -> RowMapping | None:
+    t = partner_api_keys.c
+    query = select(t.id, t.partner).where(t.key_digest == key_digest, t.revoked_at.is_(None))
+    return (await conn.execute(query)).mappings().first()
+
+
+async def insert_import_key(conn: AsyncConnection, row: dict[str, Any]) -> None:
+    await conn.execute(data_import_keys.insert().values(**row))
+
+
+async def import_key_by_digest(conn: AsyncConnection, key_digest: str) -> RowMapping | None:
+    t = data_import_keys.c
+    query = select(t.id, t.workspace_id, t.partner, t.last_used_at).where(
+        t.key_digest == key_digest, t.invalidated_at.is_(None)
+    )
+    return (await conn.execute(query)).mappings().first()
+
+
+async def list_import_keys(
+    conn: AsyncConnection, workspace_id: str, partner: str
+) -> list[RowMapping]:
+    t = data_import_keys.c
+    query = (
+        select(data_import_keys)
+        .where(t.workspace_id == workspace_id, t.partner == partner)
+        .order_by(t.created_at)
+    )
+    return list((await conn.execute(query)).mappings())
+
+
+async def invalidate_import_key(
+    conn: AsyncConnection, workspace_id: str, partner: str, key_id: str, at: datetime
+) -> int:
+    t = data_import_keys.c
+    stmt = (
+        update(data_import_keys)
+        .where(t.id == key_id, t.workspace_id == workspace_id, t.partner == partner)
+        .where(t.invalidated_at.is_(None))
+        .values(invalidated_at=at)
+    )
+    return (await conn.execute(stmt)).rowcount
+
+
+async def touch_import_key(conn: AsyncConnection, key_id: str, at: datetime) -> None:
+    stmt = update(data_import_keys).where(data_import_keys.c.id == key_id).values(last_used_at=at)
+    await conn.execute(stmt)
