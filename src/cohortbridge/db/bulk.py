@@ -30,6 +30,7 @@ MAX_PARAMS = {"sqlite": 32766, "postgresql": 65535}
 Updates = Callable[[str], dict[str, str]]
 
 
+@lru_cache(maxsize=4096)
 def _sqlite_time(value: datetime) -> str:
     # SQLAlchemy's SQLite DATETIME storage format, naive UTC.
     return as_utc(value).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
@@ -163,3 +164,59 @@ def _render_update(spec: BulkUpdate, dialect: str) -> str:
     mark = "?" if dialect == "sqlite" else "%s"
     sets = ", ".join(f"{col} = {mark}" for col in spec.columns)
     return f"UPDATE {spec.table.name} SET {sets} WHERE {spec.key} = {mark}"
+
+
+def marks(dialect: str, count: int) -> str:
+    """``?, ?, …`` (SQLite) or ``%s, %s, …`` (psycopg) for ``count`` parameters."""
+    mark = "?" if dialect == "sqlite" else "%s"
+    return ", ".join([mark] * count)
+
+
+async def fetch_in(
+    conn: AsyncConnection,
+    template: str,
+    leading: Sequence[Any],
+    values: Sequence[Any],
+    chunk: int = 900,
+) -> list[Any]:
+    """Run ``template`` (with ``{mark}`` for one parameter and ``{marks}`` for the IN list)
+    over ``values`` in chunks; the rows of every chunk, concatenated.
+
+    A raw ``IN (…)`` of up to a thousand values costs SQLAlchemy more to compile than the
+    database spends answering it; the text here is cached per chunk size.
+    """
+    dialect = conn.dialect.name
+    rows: list[Any] = []
+    for start in range(0, len(values), chunk):
+        part = values[start : start + chunk]
+        sql = _render_in(template, dialect, len(part))
+        result = await conn.exec_driver_sql(sql, (*leading, *part))
+        rows.extend(result.all())
+    return rows
+
+
+@lru_cache(maxsize=256)
+def _render_in(template: str, dialect: str, count: int) -> str:
+    mark = "?" if dialect == "sqlite" else "%s"
+    return template.format(mark=mark, marks=marks(dialect, count))
+
+
+async def fetch_sql(
+    conn: AsyncConnection, template: str, params: Sequence[Any], count: int = 0
+) -> list[Any]:
+    """Run ``template`` once (``{mark}`` one parameter, ``{marks}`` ``count`` of them)."""
+    sql = _render_in(template, conn.dialect.name, count)
+    return list((await conn.exec_driver_sql(sql, tuple(params))).all())
+
+
+def write_time(dialect: str, value: datetime) -> Any:
+    """A timestamp as the driver stores it (and hands it back from RETURNING)."""
+    if isinstance(value, str):
+        return value
+    return _sqlite_time(value) if dialect == "sqlite" else as_utc(value)
+
+
+def read_time(dialect: str, value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return as_utc(value)
+    return as_utc(datetime.fromisoformat(str(value)))

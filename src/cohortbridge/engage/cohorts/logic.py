@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -20,7 +20,6 @@ NAME_INVALID = "name must be a non-empty string"
 CREATED_AT_INVALID = "created_at must be a valid time as an ISO-8601 string"
 
 Alias = tuple[str, str]  # (alias_label, alias_name)
-IdKey = tuple[str, Any]  # ("external_id" | "device_id" | "user_alias", value)
 
 
 class CohortRequestError(ValueError):
@@ -36,12 +35,14 @@ class Change:
     aliases: tuple[Alias, ...]
     remove: bool
 
-    def identifiers(self) -> list[IdKey]:
-        return (
-            [("external_id", x) for x in self.user_ids]
-            + [("device_id", x) for x in self.device_ids]
-            + [("user_alias", a) for a in self.aliases]
-        )
+    def groups(self) -> list[tuple[str, list[Any]]]:
+        """The change's identifiers by kind, each list without repeats."""
+        groups: list[tuple[str, list[Any]]] = [
+            ("external_id", sorted(set(self.user_ids))),
+            ("device_id", sorted(set(self.device_ids))),
+            ("user_alias", sorted(set(self.aliases))),
+        ]
+        return [(kind, values) for kind, values in groups if values]
 
 
 @dataclass(frozen=True)
@@ -121,33 +122,42 @@ def parse_name(payload: dict[str, Any]) -> NameUpdate:
 
 
 @dataclass
-class Outcome:
-    """What a users request does: final intent per matched profile and the counts."""
+class Tally:
+    """Counts of one users request, applied change by change in array order.
 
-    intent: dict[int, bool]  # profile id → True to be a member, False to not be
+    ``added`` and ``removed`` are net: a profile added and removed again by the same request
+    counts as neither, and adding a member or removing a non-member counts as nothing.
+    """
+
     matched: int = 0
     unmatched: int = 0
+    before: dict[int, bool] = field(default_factory=dict)  # membership before this request
+    after: dict[int, bool] = field(default_factory=dict)
 
+    def record_adds(self, asked: int, rows: list[tuple[int, bool]]) -> None:
+        """``rows``: (profile id, inserted by this request) for every matched profile."""
+        self.matched += len(rows)
+        self.unmatched += asked - len(rows)
+        for profile_id, new in rows:
+            self.before.setdefault(profile_id, not new)
+            self.after[profile_id] = True
 
-def resolve_changes(changes: list[Change], matches: dict[IdKey, int]) -> Outcome:
-    """Apply change objects in array order: a later object about a profile wins."""
-    outcome = Outcome(intent={})
-    for change in changes:
-        for key in change.identifiers():
-            profile_id = matches.get(key)
-            if profile_id is None:
-                outcome.unmatched += 1
-                continue
-            outcome.matched += 1
-            outcome.intent[profile_id] = not change.remove
-    return outcome
+    def record_removes(self, asked: int, matched: list[int], removed: list[int]) -> None:
+        """``matched``: profiles the ids matched; ``removed``: those that were members."""
+        self.matched += len(matched)
+        self.unmatched += asked - len(matched)
+        members = set(removed)
+        for profile_id in matched:
+            self.before.setdefault(profile_id, profile_id in members)
+            self.after[profile_id] = False
 
+    @property
+    def added(self) -> int:
+        return sum(1 for pid, now in self.after.items() if now and not self.before[pid])
 
-def membership_delta(intent: dict[int, bool], members: set[int]) -> tuple[list[int], list[int]]:
-    """(to add, to remove): adding a member or removing a non-member does nothing."""
-    add = sorted(pid for pid, wanted in intent.items() if wanted and pid not in members)
-    remove = sorted(pid for pid, wanted in intent.items() if not wanted and pid in members)
-    return add, remove
+    @property
+    def removed(self) -> int:
+        return sum(1 for pid, now in self.after.items() if not now and self.before[pid])
 
 
 def display_title(partner_display_name: str, name: str | None, cohort_id: str) -> str:

@@ -6,20 +6,25 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, delete, func, literal, select, text, tuple_, update
+from sqlalchemy import BigInteger, delete, func, literal, select, text, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from cohortbridge.db import bulk
 from cohortbridge.db import dialect as d
 from cohortbridge.db.bulk import BulkInsert
 from cohortbridge.engage.cohorts.models import cohort_members, cohorts
 from cohortbridge.engage.partners.models import partners
-from cohortbridge.engage.users.models import profile_aliases, profile_devices, profiles
+from cohortbridge.engage.users.models import profiles
 
 CHUNK = 900
 
+# Adding returns the rows actually inserted, so a member added twice is not counted twice.
 _ADD_MEMBERS = BulkInsert(
-    cohort_members, ("cohort", "profile_id", "added_at"), conflict=("cohort", "profile_id")
+    cohort_members,
+    ("cohort", "profile_id", "added_at"),
+    conflict=("cohort", "profile_id"),
+    returning=("profile_id",),
 )
 
 
@@ -38,15 +43,17 @@ async def ensure_cohort(
     )  # fmt: skip
 
 
+async def _set_lock_timeout(conn: AsyncConnection, timeout_s: float) -> None:
+    if conn.dialect.name == "postgresql":
+        # Waiting longer raises lock_not_available (55P03), which the endpoint answers with 423.
+        await conn.execute(text(f"SET LOCAL lock_timeout = '{int(timeout_s * 1000)}ms'"))
+
+
 async def lock_cohort(
     conn: AsyncConnection, workspace_id: str, partner: str, cohort_id: str, timeout_s: float
 ) -> RowMapping:
-    """The cohort row, locked until the transaction ends (PostgreSQL; SQLite has one writer).
-
-    Waiting past ``timeout_s`` raises PostgreSQL's lock_not_available (55P03).
-    """
-    if conn.dialect.name == "postgresql":
-        await conn.execute(text(f"SET LOCAL lock_timeout = '{int(timeout_s * 1000)}ms'"))
+    """The cohort row, locked until the transaction ends (PostgreSQL; SQLite has one writer)."""
+    await _set_lock_timeout(conn, timeout_s)
     query = select(cohorts).where(
         cohorts.c.workspace_id == workspace_id,
         cohorts.c.partner == partner,
@@ -55,6 +62,31 @@ async def lock_cohort(
     row = (await conn.execute(query.with_for_update())).mappings().first()
     assert row is not None, "ensure_cohort ran first"
     return row
+
+
+_UPSERT_COHORT = BulkInsert(
+    cohorts,
+    ("workspace_id", "partner", "cohort_id", "size", "created_at", "updated_at"),
+    conflict=("workspace_id", "partner", "cohort_id"),
+    # A no-op update: it takes the row lock and makes RETURNING answer for existing rows too.
+    updates=lambda _dialect: {"updated_at": "cohorts.updated_at"},
+    returning=("id", "updated_at"),
+)
+
+
+async def open_cohort(
+    conn: AsyncConnection,
+    workspace_id: str,
+    partner: str,
+    cohort_id: str,
+    *,
+    now: datetime,
+    timeout_s: float,
+) -> tuple[int, datetime]:
+    """Create the cohort if needed and lock it, in one statement: (its id, last update)."""
+    await _set_lock_timeout(conn, timeout_s)
+    rows = await _UPSERT_COHORT.execute(conn, [(workspace_id, partner, cohort_id, 0, now, now)])
+    return int(rows[0][0]), bulk.read_time(conn.dialect.name, rows[0][1])
 
 
 async def set_name(
@@ -73,75 +105,86 @@ async def set_name(
     await conn.execute(stmt)
 
 
-async def ids_by_external_id(
-    conn: AsyncConnection, workspace_id: str, external_ids: Sequence[str]
-) -> dict[str, int]:
-    found: dict[str, int] = {}
-    for chunk in _chunks(sorted(set(external_ids))):
-        query = select(profiles.c.external_id, profiles.c.id).where(
-            profiles.c.workspace_id == workspace_id, profiles.c.external_id.in_(chunk)
-        )
-        found.update({row[0]: row[1] for row in await conn.execute(query)})
-    return found
+# Each kind of identifier, as the rows of profiles it matches: external ids of any profile,
+# aliases, and device ids of profiles that are still anonymous (an identified profile never
+# matches by device id, spec braze §1.7).
+_MATCH = {
+    "external_id": (
+        "SELECT id AS pid FROM profiles WHERE workspace_id = {mark} AND external_id IN ({marks})"
+    ),
+    "device_id": (
+        "SELECT p.id AS pid FROM profile_devices d JOIN profiles p ON p.id = d.profile_id "
+        "WHERE d.workspace_id = {mark} AND p.external_id IS NULL AND d.device_id IN ({marks})"
+    ),
+    "user_alias": (
+        "SELECT profile_id AS pid FROM profile_aliases WHERE workspace_id = {mark} "
+        "AND (alias_label, alias_name) IN (VALUES {pairs})"
+    ),
+}
+_ADD = (
+    "INSERT INTO cohort_members (cohort, profile_id, added_at) "
+    "SELECT {mark}, m.pid, {mark} FROM ({match}) AS m WHERE true "
+    "ON CONFLICT (cohort, profile_id) DO UPDATE SET added_at = cohort_members.added_at "
+    "RETURNING profile_id, added_at"
+)
 
 
-async def ids_by_alias(
-    conn: AsyncConnection, workspace_id: str, aliases: Sequence[tuple[str, str]]
-) -> dict[tuple[str, str], int]:
-    pa = profile_aliases.c
-    found: dict[tuple[str, str], int] = {}
-    for chunk in _chunks(sorted(set(aliases)), CHUNK // 2):
-        query = select(pa.alias_label, pa.alias_name, pa.profile_id).where(
-            pa.workspace_id == workspace_id, tuple_(pa.alias_label, pa.alias_name).in_(chunk)
-        )
-        found.update({(row[0], row[1]): row[2] for row in await conn.execute(query)})
-    return found
+def _flatten(kind: str, values: Sequence[Any]) -> list[Any]:
+    return [v for pair in values for v in pair] if kind == "user_alias" else list(values)
 
 
-async def anonymous_ids_by_device(
-    conn: AsyncConnection, workspace_id: str, device_ids: Sequence[str]
-) -> dict[str, int]:
-    """Device ids of profiles that are still anonymous: an identified profile never matches by
-    device id (spec braze §1.7)."""
-    pd = profile_devices.c
-    found: dict[str, int] = {}
-    for chunk in _chunks(sorted(set(device_ids))):
-        query = (
-            select(pd.device_id, pd.profile_id)
-            .join(profiles, profiles.c.id == pd.profile_id)
-            .where(
-                pd.workspace_id == workspace_id,
-                pd.device_id.in_(chunk),
-                profiles.c.external_id.is_(None),
-            )
-        )
-        found.update({row[0]: row[1] for row in await conn.execute(query)})
-    return found
+def _match_sql(kind: str, count: int) -> str:
+    if kind != "user_alias":
+        return _MATCH[kind]
+    return _MATCH[kind].replace("{pairs}", ", ".join(["({mark}, {mark})"] * count))
 
 
-async def members_among(
-    conn: AsyncConnection, cohort_pk: int, profile_ids: Sequence[int]
-) -> set[int]:
-    found: set[int] = set()
-    cm = cohort_members.c
-    for chunk in _chunks(sorted(profile_ids)):
-        query = select(cm.profile_id).where(cm.cohort == cohort_pk, cm.profile_id.in_(chunk))
-        found.update((await conn.execute(query)).scalars())
-    return found
+async def add_matching(
+    conn: AsyncConnection,
+    cohort_pk: int,
+    workspace_id: str,
+    kind: str,
+    values: Sequence[Any],
+    *,
+    stamp: datetime,
+) -> list[tuple[int, bool]]:
+    """Make every profile the identifiers match a member, in one statement per chunk.
+
+    Returns (profile id, inserted now) for each matched profile: rows inserted by this request
+    carry its ``stamp``, which is later than any earlier request's (see ``open_cohort``).
+    """
+    dialect = conn.dialect.name
+    marker = bulk.write_time(dialect, stamp)
+    out: list[tuple[int, bool]] = []
+    step = 450 if kind == "user_alias" else 900
+    for start in range(0, len(values), step):
+        part = values[start : start + step]
+        template = _ADD.replace("{match}", _match_sql(kind, len(part)))
+        params = (cohort_pk, marker, workspace_id, *_flatten(kind, part))
+        rows = await bulk.fetch_sql(conn, template, params, len(part))
+        out.extend((int(pid), bulk.write_time(dialect, at) == marker) for pid, at in rows)
+    return out
 
 
-async def add_members(
-    conn: AsyncConnection, cohort_pk: int, profile_ids: Sequence[int], now: datetime
-) -> None:
-    await _ADD_MEMBERS.execute(conn, [(cohort_pk, pid, now) for pid in profile_ids])
-
-
-async def remove_members(conn: AsyncConnection, cohort_pk: int, profile_ids: Sequence[int]) -> None:
-    cm = cohort_members.c
-    for chunk in _chunks(list(profile_ids)):
-        await conn.execute(
-            delete(cohort_members).where(cm.cohort == cohort_pk, cm.profile_id.in_(chunk))
-        )
+async def remove_matching(
+    conn: AsyncConnection, cohort_pk: int, workspace_id: str, kind: str, values: Sequence[Any]
+) -> tuple[list[int], list[int]]:
+    """Remove the matched profiles: (profiles matched, those that were members)."""
+    matched: list[int] = []
+    step = 450 if kind == "user_alias" else 900
+    for start in range(0, len(values), step):
+        part = values[start : start + step]
+        params = (workspace_id, *_flatten(kind, part))
+        rows = await bulk.fetch_sql(conn, _match_sql(kind, len(part)), params, len(part))
+        matched.extend(int(row[0]) for row in rows)
+    removed = await bulk.fetch_in(
+        conn,
+        "DELETE FROM cohort_members WHERE cohort = {mark} AND profile_id IN ({marks}) "
+        "RETURNING profile_id",
+        (cohort_pk,),
+        sorted(set(matched)),
+    )
+    return sorted(set(matched)), [int(row[0]) for row in removed]
 
 
 async def add_to_size(conn: AsyncConnection, cohort_pk: int, delta: int, now: datetime) -> None:

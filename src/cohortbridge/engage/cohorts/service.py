@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -37,55 +37,57 @@ async def name_cohort(
     return {"message": "success"}
 
 
-async def _match(
-    conn: AsyncConnection, workspace_id: str, changes: list[logic.Change]
-) -> dict[logic.IdKey, int]:
-    wanted: dict[str, set[Any]] = defaultdict(set)
-    for change in changes:
-        for kind, value in change.identifiers():
-            wanted[kind].add(value)
-    matches: dict[logic.IdKey, int] = {}
-    if wanted["external_id"]:
-        found = await repo.ids_by_external_id(conn, workspace_id, list(wanted["external_id"]))
-        matches.update({("external_id", k): v for k, v in found.items()})
-    if wanted["device_id"]:
-        devices = await repo.anonymous_ids_by_device(conn, workspace_id, list(wanted["device_id"]))
-        matches.update({("device_id", k): v for k, v in devices.items()})
-    if wanted["user_alias"]:
-        aliases = await repo.ids_by_alias(conn, workspace_id, list(wanted["user_alias"]))
-        matches.update({("user_alias", k): v for k, v in aliases.items()})
-    return matches
-
-
 async def change_users(
     conn: AsyncConnection, client: PartnerClient, payload: dict[str, Any], lock_timeout_s: float
 ) -> dict[str, Any]:
-    """POST /partners/{partner}/cohorts/users: the whole request applies, or nothing does."""
+    """POST /partners/{partner}/cohorts/users: the whole request applies, or nothing does.
+
+    Change objects apply in array order, each id group in one set-based statement: never a
+    round trip per id, and never a profile created.
+    """
     try:
         cohort_id = logic.cohort_id_of(payload)
         changes = logic.parse_changes(payload)
     except logic.CohortRequestError as error:
         raise _bad(error) from error
-    body: dict[str, Any] = {"message": "success", "cohort_id": cohort_id, "matched": 0,
-                            "unmatched": 0, "users_added": 0, "users_removed": 0}  # fmt: skip
-    if not changes:
-        return body  # partners send an empty change list to test their credentials
+    tally = logic.Tally()
+    if changes:  # an empty change list is how partners test their credentials
+        await _apply(conn, client, cohort_id, changes, tally=tally, lock_timeout_s=lock_timeout_s)
+    return {"message": "success", "cohort_id": cohort_id, "matched": tally.matched,
+            "unmatched": tally.unmatched, "users_added": tally.added,
+            "users_removed": tally.removed}  # fmt: skip
+
+
+async def _apply(
+    conn: AsyncConnection,
+    client: PartnerClient,
+    cohort_id: str,
+    changes: list[logic.Change],
+    *,
+    tally: logic.Tally,
+    lock_timeout_s: float,
+) -> None:
     now = utcnow()
-    await repo.ensure_cohort(conn, client.workspace_id, client.partner, cohort_id, now)
-    row = await repo.lock_cohort(
-        conn, client.workspace_id, client.partner, cohort_id, lock_timeout_s
+    pk, last = await repo.open_cohort(
+        conn, client.workspace_id, client.partner, cohort_id, now=now, timeout_s=lock_timeout_s
     )
-    outcome = logic.resolve_changes(changes, await _match(conn, client.workspace_id, changes))
-    members = await repo.members_among(conn, row["id"], list(outcome.intent))
-    added, removed = logic.membership_delta(outcome.intent, members)
-    await repo.add_members(conn, row["id"], added, now)
-    await repo.remove_members(conn, row["id"], removed)
-    await repo.add_to_size(conn, row["id"], len(added) - len(removed), now)
+    # Strictly later than any earlier request on this cohort: rows stamped with it are ours.
+    stamp = max(now, last + timedelta(microseconds=1))
+    for change in changes:
+        for kind, values in change.groups():
+            if change.remove:
+                matched, removed = await repo.remove_matching(
+                    conn, pk, client.workspace_id, kind, values
+                )
+                tally.record_removes(len(values), matched, removed)
+            else:
+                rows = await repo.add_matching(
+                    conn, pk, client.workspace_id, kind, values, stamp=stamp
+                )
+                tally.record_adds(len(values), rows)
+    await repo.add_to_size(conn, pk, tally.added - tally.removed, stamp)
     source = datapoints.cohort_import_source(client.partner)
-    await datapoints.record(conn, client.workspace_id, now, source, outcome.matched)
-    body.update(matched=outcome.matched, unmatched=outcome.unmatched,
-                users_added=len(added), users_removed=len(removed))  # fmt: skip
-    return body
+    await datapoints.record(conn, client.workspace_id, now, source, tally.matched)
 
 
 async def list_cohorts(conn: AsyncConnection, workspace_id: str) -> list[CohortListing]:
