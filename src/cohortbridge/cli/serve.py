@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -20,6 +20,17 @@ from cohortbridge.config import SIDES, Settings, Side
 if TYPE_CHECKING:
     import uvicorn
     from sqlalchemy.ext.asyncio import AsyncConnection
+
+
+def run_loop(main: Coroutine[Any, Any, None]) -> None:
+    """Run on uvloop where it is installed (it is a dependency on Linux and macOS)."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+        return
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(main)
 
 
 def _server(settings: Settings, side: Side, host: str, port: int) -> uvicorn.Server:
@@ -78,7 +89,7 @@ def up(ctx: typer.Context) -> None:
     async def both() -> None:
         await asyncio.gather(engage.serve(), analytics.serve())
 
-    asyncio.run(both())
+    run_loop(both())
 
 
 def serve(
@@ -93,4 +104,4 @@ def serve(
     migrate_side(settings, name)
     default_port = settings.engage_port if name == "engage" else settings.analytics_port
     server = _server(settings, name, host, port or default_port)
-    asyncio.run(server.serve())
+    run_loop(server.serve())
