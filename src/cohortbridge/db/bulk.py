@@ -214,9 +214,3 @@ def write_time(dialect: str, value: datetime) -> Any:
     if isinstance(value, str):
         return value
     return _sqlite_time(value) if dialect == "sqlite" else as_utc(value)
-
-
-def read_time(dialect: str, value: Any) -> datetime:
-    if isinstance(value, datetime):
-        return as_utc(value)
-    return as_utc(datetime.fromisoformat(str(value)))

@@ -34,7 +34,14 @@ def is_sqlite(url: str) -> bool:
 
 def _sqlite_engine(url: str, *, begin: str, pool_size: int) -> AsyncEngine:
     engine = create_async_engine(
-        url, pool_size=pool_size, max_overflow=0, pool_timeout=300, pool_pre_ping=False
+        url,
+        pool_size=pool_size,
+        max_overflow=0,
+        pool_timeout=300,
+        pool_pre_ping=False,
+        # Every use is a begin() block that commits or rolls back, so the pool's own rollback
+        # on check-in would only cost another trip to the driver's thread.
+        pool_reset_on_return=None,
     )
 
     @event.listens_for(engine.sync_engine, "connect")

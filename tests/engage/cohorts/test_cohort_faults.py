@@ -17,6 +17,7 @@ from cohortbridge.db.engine import Database
 from cohortbridge.engage.app import create_app
 from cohortbridge.engage.cohorts import repository as cohort_repo
 from cohortbridge.engage.cohorts import service as cohorts
+from cohortbridge.kit.clock import utcnow
 from tests.cli.test_commands import free_port
 from tests.engage.users.helpers import track
 
@@ -35,7 +36,9 @@ async def test_waiting_past_the_bound_is_423_resource_locked(
         ).status_code == 201
         async with engage_db.transaction() as conn:
             # Another writer holds the cohort (the row lock on PostgreSQL, the writer on SQLite).
-            await cohort_repo.lock_cohort(conn, workspace["workspace_id"], "amplitude", "busy", 5)
+            await cohort_repo.open_cohort(
+                conn, workspace["workspace_id"], "amplitude", "busy", now=utcnow(), timeout_s=5
+            )
             locked = await client.post("/partners/amplitude/cohorts/users", json=body)
         assert (locked.status_code, locked.json()) == (423, {"message": "Resource locked"})
         # 423 is retryable: once the other writer is done, the same request goes through.

@@ -27,7 +27,9 @@ cohorts = Table(
     # Users may arrive before the name: both stay NULL until the name endpoint is called.
     Column("name", Text, nullable=True),
     Column("partner_created_at", UTCDateTime(), nullable=True),
-    Column("size", BigInteger, nullable=False, server_default="0"),
+    # Bumped by every users request; members carry the version that added them, so a
+    # request can tell the rows it inserted from those that were there (see the repository).
+    Column("version", BigInteger, nullable=False, server_default="0"),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     UniqueConstraint("workspace_id", "partner", "cohort_id"),
@@ -39,6 +41,7 @@ cohort_members = Table(
     Column("cohort", BigId, ForeignKey("cohorts.id", ondelete="CASCADE"), nullable=False),
     Column("profile_id", BigId, ForeignKey("profiles.id", ondelete="CASCADE"), nullable=False),
     Column("added_at", UTCDateTime(), nullable=False),
+    Column("added_in", BigInteger, nullable=False),
     PrimaryKeyConstraint("cohort", "profile_id"),
     # Deletes and merges of a profile find its memberships through this index.
     Index(None, "profile_id"),

@@ -32,45 +32,22 @@ def _chunks(values: Sequence[Any], size: int = CHUNK) -> list[Sequence[Any]]:
     return [values[i : i + size] for i in range(0, len(values), size)]
 
 
-async def ensure_cohort(
-    conn: AsyncConnection, workspace_id: str, partner: str, cohort_id: str, now: datetime
-) -> None:
-    stmt = d.insert_ignore(conn.dialect.name, cohorts, ["workspace_id", "partner", "cohort_id"])
-    await conn.execute(
-        stmt,
-        {"workspace_id": workspace_id, "partner": partner, "cohort_id": cohort_id, "size": 0,
-         "created_at": now, "updated_at": now},
-    )  # fmt: skip
-
-
 async def _set_lock_timeout(conn: AsyncConnection, timeout_s: float) -> None:
     if conn.dialect.name == "postgresql":
         # Waiting longer raises lock_not_available (55P03), which the endpoint answers with 423.
         await conn.execute(text(f"SET LOCAL lock_timeout = '{int(timeout_s * 1000)}ms'"))
 
 
-async def lock_cohort(
-    conn: AsyncConnection, workspace_id: str, partner: str, cohort_id: str, timeout_s: float
-) -> RowMapping:
-    """The cohort row, locked until the transaction ends (PostgreSQL; SQLite has one writer)."""
-    await _set_lock_timeout(conn, timeout_s)
-    query = select(cohorts).where(
-        cohorts.c.workspace_id == workspace_id,
-        cohorts.c.partner == partner,
-        cohorts.c.cohort_id == cohort_id,
-    )
-    row = (await conn.execute(query.with_for_update())).mappings().first()
-    assert row is not None, "ensure_cohort ran first"
-    return row
-
-
 _UPSERT_COHORT = BulkInsert(
     cohorts,
-    ("workspace_id", "partner", "cohort_id", "size", "created_at", "updated_at"),
+    ("workspace_id", "partner", "cohort_id", "version", "created_at", "updated_at"),
     conflict=("workspace_id", "partner", "cohort_id"),
-    # A no-op update: it takes the row lock and makes RETURNING answer for existing rows too.
-    updates=lambda _dialect: {"updated_at": "cohorts.updated_at"},
-    returning=("id", "updated_at"),
+    # Takes the row lock (PostgreSQL) and gives this request a version of its own.
+    updates=lambda _dialect: {
+        "version": "cohorts.version + 1",
+        "updated_at": "excluded.updated_at",
+    },
+    returning=("id", "version"),
 )
 
 
@@ -82,11 +59,14 @@ async def open_cohort(
     *,
     now: datetime,
     timeout_s: float,
-) -> tuple[int, datetime]:
-    """Create the cohort if needed and lock it, in one statement: (its id, last update)."""
+) -> tuple[int, int]:
+    """Create the cohort if needed, lock it and mark it updated, in one statement.
+
+    Returns its id and the version this request writes (unique per request and cohort).
+    """
     await _set_lock_timeout(conn, timeout_s)
-    rows = await _UPSERT_COHORT.execute(conn, [(workspace_id, partner, cohort_id, 0, now, now)])
-    return int(rows[0][0]), bulk.read_time(conn.dialect.name, rows[0][1])
+    rows = await _UPSERT_COHORT.execute(conn, [(workspace_id, partner, cohort_id, 1, now, now)])
+    return int(rows[0][0]), int(rows[0][1])
 
 
 async def set_name(
@@ -121,11 +101,13 @@ _MATCH = {
         "AND (alias_label, alias_name) IN (VALUES {pairs})"
     ),
 }
+# DO UPDATE with an unchanged value, not DO NOTHING: RETURNING then answers for members that
+# were already there too, which tells matched profiles from inserted ones in one statement.
 _ADD = (
-    "INSERT INTO cohort_members (cohort, profile_id, added_at) "
-    "SELECT {mark}, m.pid, {mark} FROM ({match}) AS m WHERE true "
-    "ON CONFLICT (cohort, profile_id) DO UPDATE SET added_at = cohort_members.added_at "
-    "RETURNING profile_id, added_at"
+    "INSERT INTO cohort_members (cohort, profile_id, added_at, added_in) "
+    "SELECT {mark}, m.pid, {mark}, {mark} FROM ({match}) AS m WHERE true "
+    "ON CONFLICT (cohort, profile_id) DO UPDATE SET added_in = cohort_members.added_in "
+    "RETURNING profile_id, added_in"
 )
 
 
@@ -146,23 +128,23 @@ async def add_matching(
     kind: str,
     values: Sequence[Any],
     *,
-    stamp: datetime,
+    version: int,
+    now: datetime,
 ) -> list[tuple[int, bool]]:
     """Make every profile the identifiers match a member, in one statement per chunk.
 
-    Returns (profile id, inserted now) for each matched profile: rows inserted by this request
-    carry its ``stamp``, which is later than any earlier request's (see ``open_cohort``).
+    Returns (profile id, inserted by this request) for each matched profile: rows inserted by
+    this request carry its ``version``, which no earlier request had (see ``open_cohort``).
     """
-    dialect = conn.dialect.name
-    marker = bulk.write_time(dialect, stamp)
+    marker = bulk.write_time(conn.dialect.name, now)
     out: list[tuple[int, bool]] = []
     step = 450 if kind == "user_alias" else 900
     for start in range(0, len(values), step):
         part = values[start : start + step]
         template = _ADD.replace("{match}", _match_sql(kind, len(part)))
-        params = (cohort_pk, marker, workspace_id, *_flatten(kind, part))
+        params = (cohort_pk, marker, version, workspace_id, *_flatten(kind, part))
         rows = await bulk.fetch_sql(conn, template, params, len(part))
-        out.extend((int(pid), bulk.write_time(dialect, at) == marker) for pid, at in rows)
+        out.extend((int(pid), int(added_in) == version) for pid, added_in in rows)
     return out
 
 
@@ -187,18 +169,16 @@ async def remove_matching(
     return sorted(set(matched)), [int(row[0]) for row in removed]
 
 
-async def add_to_size(conn: AsyncConnection, cohort_pk: int, delta: int, now: datetime) -> None:
-    stmt = (
-        update(cohorts)
-        .where(cohorts.c.id == cohort_pk)
-        .values(size=cohorts.c.size + delta, updated_at=now)
-    )
-    await conn.execute(stmt)
-
-
 async def list_cohorts(conn: AsyncConnection, workspace_id: str) -> list[RowMapping]:
+    """Cohorts with their partner's name and their size, counted from the members."""
+    size = (
+        select(func.count())
+        .select_from(cohort_members)
+        .where(cohort_members.c.cohort == cohorts.c.id)
+        .scalar_subquery()
+    )
     query = (
-        select(cohorts, partners.c.display_name)
+        select(cohorts, partners.c.display_name, size.label("size"))
         .join(partners, partners.c.slug == cohorts.c.partner)
         .where(cohorts.c.workspace_id == workspace_id)
         .order_by(cohorts.c.partner, cohorts.c.created_at, cohorts.c.id)
@@ -229,23 +209,11 @@ async def cohorts_of(conn: AsyncConnection, profile_ids: Sequence[int]) -> list[
 async def move_memberships(conn: AsyncConnection, source_id: int, target_id: int) -> None:
     """Give the target profile every membership of the source (kept where it already is)."""
     cm = cohort_members.c
-    moved = select(cm.cohort, literal(target_id, BigInteger()), cm.added_at).where(
+    moved = select(cm.cohort, literal(target_id, BigInteger()), cm.added_at, cm.added_in).where(
         cm.profile_id == source_id
     )
     stmt = d.insert_for(conn.dialect.name, cohort_members).from_select(
-        ["cohort", "profile_id", "added_at"], moved
+        ["cohort", "profile_id", "added_at", "added_in"], moved
     )
     await conn.execute(stmt.on_conflict_do_nothing())
     await conn.execute(delete(cohort_members).where(cm.profile_id == source_id))
-
-
-async def recount(conn: AsyncConnection, cohort_pks: Sequence[int]) -> None:
-    """Re-derive cohort sizes from their members (after deletes and merges)."""
-    if not cohort_pks:
-        return
-    cm = cohort_members.c
-    counted = (
-        select(func.count()).select_from(cohort_members).where(cm.cohort == cohorts.c.id)
-    ).scalar_subquery()
-    for chunk in _chunks(sorted(cohort_pks)):
-        await conn.execute(update(cohorts).where(cohorts.c.id.in_(chunk)).values(size=counted))

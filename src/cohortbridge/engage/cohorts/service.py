@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -29,11 +28,11 @@ async def name_cohort(
     except logic.CohortRequestError as error:
         raise _bad(error) from error
     now = utcnow()
-    await repo.ensure_cohort(conn, client.workspace_id, client.partner, named.cohort_id, now)
-    row = await repo.lock_cohort(
-        conn, client.workspace_id, client.partner, named.cohort_id, lock_timeout_s
-    )
-    await repo.set_name(conn, row["id"], named.name, named.created_at, now)
+    pk, _version = await repo.open_cohort(
+        conn, client.workspace_id, client.partner, named.cohort_id, now=now,
+        timeout_s=lock_timeout_s,
+    )  # fmt: skip
+    await repo.set_name(conn, pk, named.name, named.created_at, now)
     return {"message": "success"}
 
 
@@ -68,11 +67,9 @@ async def _apply(
     lock_timeout_s: float,
 ) -> None:
     now = utcnow()
-    pk, last = await repo.open_cohort(
+    pk, version = await repo.open_cohort(
         conn, client.workspace_id, client.partner, cohort_id, now=now, timeout_s=lock_timeout_s
     )
-    # Strictly later than any earlier request on this cohort: rows stamped with it are ours.
-    stamp = max(now, last + timedelta(microseconds=1))
     for change in changes:
         for kind, values in change.groups():
             if change.remove:
@@ -82,10 +79,9 @@ async def _apply(
                 tally.record_removes(len(values), matched, removed)
             else:
                 rows = await repo.add_matching(
-                    conn, pk, client.workspace_id, kind, values, stamp=stamp
+                    conn, pk, client.workspace_id, kind, values, version=version, now=now
                 )
                 tally.record_adds(len(values), rows)
-    await repo.add_to_size(conn, pk, tally.added - tally.removed, stamp)
     source = datapoints.cohort_import_source(client.partner)
     await datapoints.record(conn, client.workspace_id, now, source, tally.matched)
 

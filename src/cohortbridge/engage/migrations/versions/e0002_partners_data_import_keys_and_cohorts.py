@@ -2,7 +2,7 @@
 
 Revision ID: e0002
 Revises: e0001
-Create Date: 2026-11-22 12:55:51.591457
+Create Date: 2026-11-22 13:15:58.949110
 """
 
 import datetime
@@ -42,7 +42,7 @@ def upgrade() -> None:
         sa.Column(
             "partner_created_at", cohortbridge.db.types.UTCDateTime(timezone=True), nullable=True
         ),
-        sa.Column("size", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("version", sa.BigInteger(), server_default="0", nullable=False),
         sa.Column("created_at", cohortbridge.db.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", cohortbridge.db.types.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
@@ -126,6 +126,7 @@ def upgrade() -> None:
             "profile_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),
         sa.Column("added_at", cohortbridge.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("added_in", sa.BigInteger(), nullable=False),
         sa.ForeignKeyConstraint(
             ["cohort"],
             ["cohorts.id"],
