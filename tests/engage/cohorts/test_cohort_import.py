@@ -278,3 +278,48 @@ async def test_parallel_requests_on_one_cohort_lose_nothing(
 
     await asyncio.gather(*(client(b) for b in batches))
     assert await members("shared") == sorted(ids)
+
+
+async def test_device_rule_before_and_after_identify(
+    engage: httpx.AsyncClient,
+    auth: dict[str, str],
+    workspace: dict[str, Any],
+    post_users: Post,
+    members: Members,
+) -> None:
+    alias = {"alias_name": "phone-1", "alias_label": "device_owner"}
+    token = {"app_id": workspace["app_id"], "token": "t", "device_id": "dev-identify-1"}
+    await track(
+        engage,
+        auth,
+        attributes=[{"push_token_import": True, "push_tokens": [token], "user_alias": alias}],
+    )
+    assert (await post_users("c1", [{"device_ids": ["dev-identify-1"]}])).json()["users_added"] == 1
+    identified = await engage.post("/users/identify", headers=auth, json={
+        "aliases_to_identify": [{"external_id": "now-known", "user_alias": alias}]})  # fmt: skip
+    assert identified.status_code == 201
+    # Created anonymous, later identified: no longer matched by device id, either way.
+    removal = await post_users("c1", [{"device_ids": ["dev-identify-1"], "should_remove": True}])
+    assert removal.json()["matched"] == 0
+    assert await members("c1") == ["now-known"]
+    readd = await post_users("c2", [{"device_ids": ["dev-identify-1"]}])
+    assert readd.json()["unmatched"] == 1
+
+
+async def test_delete_and_merge_carry_memberships(
+    engage: httpx.AsyncClient,
+    auth: dict[str, str],
+    post_users: Post,
+    members: Members,
+    engage_db: Database,
+    workspace: dict[str, Any],
+) -> None:
+    await make_users(engage, auth, "m-old", "m-keep", "m-gone")
+    await post_users("c1", [{"user_ids": ["m-old", "m-gone"]}])
+    await engage.post("/users/merge", headers=auth, json={"merge_updates": [
+        {"identifier_to_merge": {"external_id": "m-old"}, "identifier_to_keep": {"external_id": "m-keep"}}]})  # fmt: skip
+    await engage.post("/users/delete", headers=auth, json={"external_ids": ["m-gone"]})
+    assert await members("c1") == ["m-keep"]
+    async with engage_db.read() as conn:
+        listed = await cohorts.list_cohorts(conn, workspace["workspace_id"])
+    assert [c.size for c in listed] == [1]

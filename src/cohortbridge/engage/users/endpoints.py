@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -16,8 +17,10 @@ from cohortbridge.engage.users.schemas import (
     TrackRequest,
     TrackResponse,
     documented,
+    documented_errors,
 )
 from cohortbridge.engage.users.service import export as export_service
+from cohortbridge.engage.users.service import identity
 from cohortbridge.engage.users.service import track as track_service
 
 router = APIRouter(tags=["users"])
@@ -56,4 +59,41 @@ async def users_export_ids(request: Request) -> Response:
         limit_group="users_export_ids",
         handler=handle,
         read_only=True,
+    )
+
+
+def _identity_route(
+    permission: str, status: int, service: Callable[[AsyncConnection, str, Any], Awaitable[Any]]
+) -> Callable[[Request], Awaitable[Response]]:
+    """A route of the identity family: shared rate limit, one service call, a fixed status."""
+
+    async def route(request: Request) -> Response:
+        async def handle(
+            conn: AsyncConnection, who: Principal, body: Any
+        ) -> tuple[int, dict[str, Any]]:
+            return status, await service(conn, who.workspace_id, body)
+
+        return await run_braze_endpoint(
+            request, permission=permission, limit_group="users_identity", handler=handle
+        )
+
+    return route
+
+
+for _path, _permission, _status, _service, _summary in (
+    ("/users/alias/new", "users.alias.new", 201, identity.new_aliases, "Add user aliases"),
+    ("/users/alias/update", "users.alias.update", 201, identity.update_aliases,
+     "Rename user aliases"),
+    ("/users/identify", "users.identify", 201, identity.identify,
+     "Identify alias-only, email-only or phone-only users"),
+    ("/users/merge", "users.merge", 202, identity.merge, "Merge one profile into another"),
+    ("/users/delete", "users.delete", 202, identity.delete, "Delete profiles"),
+):  # fmt: skip
+    router.add_api_route(
+        _path,
+        _identity_route(_permission, _status, _service),
+        methods=["POST"],
+        summary=_summary,
+        status_code=_status,
+        responses=documented_errors(),
     )

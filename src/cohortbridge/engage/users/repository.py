@@ -6,8 +6,9 @@ from collections.abc import Iterable, Sequence
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, tuple_, update
+from sqlalchemy import BigInteger, bindparam, delete, literal, select, tuple_, update
 from sqlalchemy.engine import RowMapping
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cohortbridge.db import bulk
@@ -347,3 +348,100 @@ async def upsert_devices(conn: AsyncConnection, rows: list[dict[str, Any]]) -> N
         },
     )
     await conn.execute(stmt, sorted(rows, key=lambda r: str(r["device_id"])))
+
+
+# --- identity operations: identify, merge, alias updates (not hot paths: SQLAlchemy Core) ---
+
+
+async def set_external_id(
+    conn: AsyncConnection, profile_id: int, external_id: str, now: Any
+) -> bool:
+    """Identify a profile; False when another profile took that external id meanwhile."""
+    stmt = (
+        update(profiles)
+        .where(profiles.c.id == profile_id, profiles.c.external_id.is_(None))
+        .values(external_id=external_id, updated_at=now)
+    )
+    try:
+        async with conn.begin_nested():
+            result = await conn.execute(stmt)
+    except IntegrityError:
+        return False
+    return bool(result.rowcount)
+
+
+async def move_aliases(conn: AsyncConnection, source_id: int, target_id: int) -> None:
+    """Give the target the source's aliases whose label it does not have yet (spec §4)."""
+    pa = profile_aliases.c
+    taken = select(pa.alias_label).where(pa.profile_id == target_id).scalar_subquery()
+    await conn.execute(
+        update(profile_aliases)
+        .where(pa.profile_id == source_id, pa.alias_label.not_in(taken))
+        .values(profile_id=target_id)
+    )
+
+
+async def move_rows(conn: AsyncConnection, source_id: int, target_id: int) -> None:
+    """Devices and raw occurrences follow the surviving profile."""
+    for table in (profile_devices, custom_events, purchases):
+        await conn.execute(
+            update(table).where(table.c.profile_id == source_id).values(profile_id=target_id)
+        )
+
+
+async def fold_histories(conn: AsyncConnection, source_id: int, target_id: int) -> None:
+    """Add the source's event and purchase histories into the target's (sums, min/max times)."""
+    dialect = dialect_of(conn)
+    for table, keys, adds, times in (
+        (profile_event_stats, ("name",), ("count",), True),
+        (profile_event_days, ("name", "day"), ("count",), False),
+        (profile_purchase_stats, ("product_id",), ("count", "revenue"), True),
+        (profile_purchase_days, ("product_id", "day"), ("count", "revenue"), False),
+    ):
+        others = [c.name for c in table.c if c.name != "profile_id"]
+        moved = select(literal(target_id, BigInteger()), *[table.c[n] for n in others]).where(
+            table.c.profile_id == source_id
+        )
+        stmt = d.insert_for(dialect, table).from_select(["profile_id", *others], moved)
+        sets: dict[str, Any] = {n: table.c[n] + stmt.excluded[n] for n in adds}
+        if times:
+            sets["first_at"] = d.least(dialect, table.c.first_at, stmt.excluded.first_at)
+            sets["last_at"] = d.greatest(dialect, table.c.last_at, stmt.excluded.last_at)
+        await conn.execute(
+            stmt.on_conflict_do_update(index_elements=["profile_id", *keys], set_=sets)
+        )
+
+
+async def revenue_of(conn: AsyncConnection, profile_id: int) -> float:
+    query = select(profiles.c.total_revenue).where(profiles.c.id == profile_id)
+    return float((await conn.execute(query)).scalar_one_or_none() or 0.0)
+
+
+async def labels_of(conn: AsyncConnection, profile_id: int) -> set[str]:
+    query = select(profile_aliases.c.alias_label).where(profile_aliases.c.profile_id == profile_id)
+    return set((await conn.execute(query)).scalars())
+
+
+async def external_id_of(conn: AsyncConnection, profile_id: int) -> str | None:
+    query = select(profiles.c.external_id).where(profiles.c.id == profile_id)
+    value: str | None = (await conn.execute(query)).scalar_one_or_none()
+    return value
+
+
+async def rename_alias(
+    conn: AsyncConnection, workspace_id: str, label: str, old_name: str, new_name: str
+) -> bool:
+    pa = profile_aliases.c
+    taken = await conn.execute(
+        select(pa.profile_id).where(
+            pa.workspace_id == workspace_id, pa.alias_label == label, pa.alias_name == new_name
+        )
+    )
+    if taken.first() is not None:
+        return False
+    result = await conn.execute(
+        update(profile_aliases)
+        .where(pa.workspace_id == workspace_id, pa.alias_label == label, pa.alias_name == old_name)
+        .values(alias_name=new_name)
+    )
+    return bool(result.rowcount)

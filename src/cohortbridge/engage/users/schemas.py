@@ -104,9 +104,8 @@ def body_schema(model: type[BaseModel]) -> dict[str, Any]:
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
-def documented(request: type[BaseModel], response: type[BaseModel], status: int) -> dict[str, Any]:
-    """Route keyword arguments that document a hand-parsed JSON body and its answers."""
-    errors = {
+def documented_errors() -> dict[int | str, dict[str, Any]]:
+    return {
         code: {"model": Message, "description": text}
         for code, text in (
             (400, "Bad Request / Braze's validation message"),
@@ -116,6 +115,11 @@ def documented(request: type[BaseModel], response: type[BaseModel], status: int)
             (429, "Rate Limited"),
         )
     }
+
+
+def documented(request: type[BaseModel], response: type[BaseModel], status: int) -> dict[str, Any]:
+    """Route keyword arguments that document a hand-parsed JSON body and its answers."""
+    errors = documented_errors()
     return {
         "status_code": status,
         "response_model": None,

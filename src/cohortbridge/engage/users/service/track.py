@@ -148,21 +148,30 @@ async def _write_devices(conn: AsyncConnection, batch: Batch, plan: TrackPlan) -
     await repo.upsert_devices(conn, list(rows.values()))
 
 
-def _new_row(batch: Batch, created: NewProfile) -> dict[str, Any]:
-    kind, value = created.target.ident.key()
-    state = created.state
+def new_profile_row(
+    workspace_id: str, braze_id: str, external_id: str | None, state: ProfileState, now: datetime
+) -> dict[str, Any]:
+    """The row of a profile about to be created, with its attributes already applied."""
     return {
-        "workspace_id": batch.workspace_id,
-        "braze_id": created.braze_id,
-        "external_id": value if kind == "external_id" else None,
+        "workspace_id": workspace_id,
+        "braze_id": braze_id,
+        "external_id": external_id,
         **{name: state.columns.get(name) for name in repo.STATE_COLUMNS},
         "standard": state.document,
         "custom_attributes": state.custom,
         "random_bucket": random.randrange(10000),
         "total_revenue": 0.0,
-        "created_at": batch.now,
-        "updated_at": batch.now,
+        "created_at": now,
+        "updated_at": now,
     }
+
+
+def _new_row(batch: Batch, created: NewProfile) -> dict[str, Any]:
+    kind, value = created.target.ident.key()
+    external_id = value if kind == "external_id" and isinstance(value, str) else None
+    return new_profile_row(
+        batch.workspace_id, created.braze_id, external_id, created.state, batch.now
+    )
 
 
 async def _insert_new_profiles(conn: AsyncConnection, batch: Batch) -> None:
