@@ -215,7 +215,18 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
            "COHORTBRIDGE_DATA_DIR": str(work / "var"), "COHORTBRIDGE_LOG_LEVEL": "warning",
            "COHORTBRIDGE_RATE_COHORT_IMPORT": str(10**9)}  # fmt: skip
     server = subprocess.Popen(
-        [sys.executable, "-m", "cohortbridge.cli", "serve", "engage", "--port", str(port)], env=env
+        [
+            sys.executable,
+            "-m",
+            "cohortbridge.cli",
+            "serve",
+            "engage",
+            "--port",
+            str(port),
+            "--workers",
+            str(args.workers),
+        ],
+        env=env,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -309,6 +320,7 @@ def main() -> None:
         help="identified profiles (and as many anonymous)",
     )
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=1, help="server worker processes")
     parser.add_argument("--quick", action="store_true", help="a small smoke run")
     result = asyncio.run(run(parser.parse_args()))
     print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())

@@ -178,3 +178,16 @@ def test_partner_keys_import_keys_and_cohorts(cli_env: dict[str, str]) -> None:
     )
     assert unknown.returncode == 1
     assert "engage partners create" in unknown.stderr
+
+
+def test_serve_with_worker_processes(cli_env: dict[str, str]) -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        [*CLI, "serve", "engage", "--port", str(port), "--workers", "2"],
+        env={**os.environ, **cli_env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert _wait_healthy(f"http://127.0.0.1:{port}/healthz", process)["side"] == "engage"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -97,11 +97,35 @@ def serve(
     side: Annotated[str, typer.Argument(help="engage or analytics")],
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int | None, typer.Option(help="Port (default 8400 / 8401).")] = None,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Worker processes sharing the port (uses both cores).")
+    ] = 1,
 ) -> None:
     """Run one side's API server (stateless; run several behind a load balancer)."""
     name = side_named(side)
     settings = settings_of(ctx)
     migrate_side(settings, name)
     default_port = settings.engage_port if name == "engage" else settings.analytics_port
+    if workers > 1:
+        _serve_workers(settings, name, host, port or default_port, workers)
+        return
     server = _server(settings, name, host, port or default_port)
     run_loop(server.serve())
+
+
+def _serve_workers(settings: Settings, side: Side, host: str, port: int, workers: int) -> None:
+    import os
+
+    import uvicorn
+
+    # Worker processes read their settings from the environment, like any process here.
+    os.environ["COHORTBRIDGE_DATA_DIR"] = str(settings.data_dir)
+    uvicorn.run(
+        f"cohortbridge.asgi:{side}",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=settings.log_level,
+        access_log=False,
+    )

@@ -103,7 +103,10 @@ async def run_braze_endpoint(
     limit_group: str,
     handler: Handler,
     read_only: bool = False,
+    prepare: Callable[[dict[str, Any]], Any] | None = None,
 ) -> Response:
+    """Read, authenticate, count, then ``prepare`` the body (validation that needs no
+    database, done before the transaction opens) and hand the result to ``handler``."""
     state = state_of(request)
     headers: dict[str, str] = {}
     try:
@@ -114,6 +117,7 @@ async def run_braze_endpoint(
         if payload is UNPARSABLE or not isinstance(payload, dict):
             raise BrazeError(400, "Bad Request")
         payload.pop("api_key", None)
+        prepared = prepare(payload) if prepare is not None else payload
         if read_only and principal.stale_last_seen:
             # At most once a minute per key: a read-only request still marks its key as seen.
             async with state.db.transaction() as conn:
@@ -122,7 +126,7 @@ async def run_braze_endpoint(
         async def work(conn: AsyncConnection) -> tuple[int, dict[str, Any]]:
             if not read_only:
                 await record_use(conn, principal)
-            return await handler(conn, principal, payload)
+            return await handler(conn, principal, prepared)
 
         status, body = await run_transaction(state.db, work, read_only=read_only)
     except BrazeError as error:
@@ -139,12 +143,15 @@ def _count_request(state: EngageState, workspace_id: str, group: str) -> dict[st
     return verdict.headers()
 
 
-PartnerHandler = Callable[
-    [AsyncConnection, PartnerClient, dict[str, Any], float], Awaitable[dict[str, Any]]
-]
+PartnerHandler = Callable[[AsyncConnection, PartnerClient, Any, float], Awaitable[dict[str, Any]]]
 
 
-async def run_partner_endpoint(request: Request, partner: str, handler: PartnerHandler) -> Response:
+async def run_partner_endpoint(
+    request: Request,
+    partner: str,
+    handler: PartnerHandler,
+    prepare: Callable[[dict[str, Any]], Any],
+) -> Response:
     """A partner cohort endpoint: both keys in the body, checked before anything else in it
     (spec braze §1.3, §1.5); 201 on success; 423 when the cohort stays locked too long."""
     state = state_of(request)
@@ -159,10 +166,11 @@ async def run_partner_endpoint(request: Request, partner: str, handler: PartnerH
             )
         headers = _count_request(state, client.workspace_id, "cohort_import")
         bound = state.settings.cohort_lock_timeout_s
+        prepared = prepare(payload)
 
         async def work(conn: AsyncConnection) -> tuple[int, dict[str, Any]]:
             await record_partner_use(conn, client)
-            return 201, await handler(conn, client, payload, bound)
+            return 201, await handler(conn, client, prepared, bound)
 
         status, body = await run_transaction(state.db, work, acquire_timeout=bound)
     except BrazeError as error:

@@ -19,14 +19,17 @@ def _bad(error: logic.CohortRequestError) -> BrazeError:
     return BrazeError(400, str(error))
 
 
-async def name_cohort(
-    conn: AsyncConnection, client: PartnerClient, payload: dict[str, Any], lock_timeout_s: float
-) -> dict[str, Any]:
-    """POST /partners/{partner}/cohorts: create or rename; idempotent."""
+def prepare_name(payload: dict[str, Any]) -> logic.NameUpdate:
     try:
-        named = logic.parse_name(payload)
+        return logic.parse_name(payload)
     except logic.CohortRequestError as error:
         raise _bad(error) from error
+
+
+async def name_cohort(
+    conn: AsyncConnection, client: PartnerClient, named: logic.NameUpdate, lock_timeout_s: float
+) -> dict[str, Any]:
+    """POST /partners/{partner}/cohorts: create or rename; idempotent."""
     now = utcnow()
     pk, _version = await repo.open_cohort(
         conn, client.workspace_id, client.partner, named.cohort_id, now=now,
@@ -36,19 +39,26 @@ async def name_cohort(
     return {"message": "success"}
 
 
+def prepare_changes(payload: dict[str, Any]) -> tuple[str, list[logic.Change]]:
+    """The cohort id and change objects, validated before any transaction opens."""
+    try:
+        return logic.cohort_id_of(payload), logic.parse_changes(payload)
+    except logic.CohortRequestError as error:
+        raise _bad(error) from error
+
+
 async def change_users(
-    conn: AsyncConnection, client: PartnerClient, payload: dict[str, Any], lock_timeout_s: float
+    conn: AsyncConnection,
+    client: PartnerClient,
+    prepared: tuple[str, list[logic.Change]],
+    lock_timeout_s: float,
 ) -> dict[str, Any]:
     """POST /partners/{partner}/cohorts/users: the whole request applies, or nothing does.
 
     Change objects apply in array order, each id group in one set-based statement: never a
     round trip per id, and never a profile created.
     """
-    try:
-        cohort_id = logic.cohort_id_of(payload)
-        changes = logic.parse_changes(payload)
-    except logic.CohortRequestError as error:
-        raise _bad(error) from error
+    cohort_id, changes = prepared
     tally = logic.Tally()
     if changes:  # an empty change list is how partners test their credentials
         await _apply(conn, client, cohort_id, changes, tally=tally, lock_timeout_s=lock_timeout_s)

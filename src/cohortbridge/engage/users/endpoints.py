@@ -35,10 +35,14 @@ async def users_track(request: Request) -> Response:
     async def handle(
         conn: AsyncConnection, who: Principal, body: Any
     ) -> tuple[int, dict[str, Any]]:
-        return 201, await track_service.track(conn, who.workspace_id, body)
+        return 201, await track_service.apply(conn, who.workspace_id, body)
 
     return await run_braze_endpoint(
-        request, permission="users.track", limit_group="users_track", handler=handle
+        request,
+        permission="users.track",
+        limit_group="users_track",
+        handler=handle,
+        prepare=track_service.prepare,
     )
 
 

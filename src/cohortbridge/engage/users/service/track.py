@@ -50,13 +50,23 @@ class Batch:
         return created.id if created else None
 
 
-async def track(conn: AsyncConnection, workspace_id: str, payload: Any) -> dict[str, Any]:
-    now = utcnow()
+def prepare(payload: Any) -> TrackPlan:
+    """Validate a request before any transaction opens: SQLite has one writer, and nothing
+    that needs no database should keep it waiting."""
     try:
-        plan = plan_track(payload, now)
+        return plan_track(payload, utcnow())
     except TrackRejected as rejected:
         extra = {"errors": rejected.errors} if rejected.errors is not None else None
         raise BrazeError(400, rejected.message, extra=extra) from rejected
+
+
+async def track(conn: AsyncConnection, workspace_id: str, payload: Any) -> dict[str, Any]:
+    return await apply(conn, workspace_id, prepare(payload))
+
+
+async def apply(conn: AsyncConnection, workspace_id: str, plan: TrackPlan) -> dict[str, Any]:
+    """Write a validated request: a few set-based statements whatever its size."""
+    now = utcnow()
     await _check_push_apps(conn, workspace_id, plan)
     batch = Batch(workspace_id, now)
     batch.ids = await existing_ids(conn, workspace_id, [t.ident for t in plan.targets()])

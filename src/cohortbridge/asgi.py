@@ -1,0 +1,20 @@
+"""ASGI entry points for process managers (``cohortbridge serve --workers N``, gunicorn, …).
+
+Each worker process builds its settings from the environment, as the CLI does.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from cohortbridge.analytics.app import create_app as create_analytics
+from cohortbridge.config import Settings
+from cohortbridge.engage.app import create_app as create_engage
+
+
+def engage() -> FastAPI:
+    return create_engage(Settings())
+
+
+def analytics() -> FastAPI:
+    return create_analytics(Settings())
