@@ -38,9 +38,10 @@ imports: $(STAMP)
 check:
 	bash .ci/run
 
-## bench: run the benchmarks in bench/ (each prints JSON)
+## bench: run the benchmarks in bench/ (each prints JSON; see docs/benchmarks.md)
 bench: $(STAMP)
-	$(BIN)/python bench/users_track.py
+	$(BIN)/python -m bench.users_track
+	$(BIN)/python -m bench.cohort_import
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .pytest_cache .ruff_cache
