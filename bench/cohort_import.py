@@ -20,23 +20,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import os
-import platform
-import socket
 import sqlite3
-import subprocess
-import sys
-import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
-import psutil
 
-from cohortbridge.db import migrate
+from bench.common import RssSampler, facts, log, migrated_database, start_engage, wait_up
 from cohortbridge.db.engine import Database
 from cohortbridge.engage.partners import service as partners
 from cohortbridge.engage.workspaces import service as workspaces
@@ -44,10 +36,6 @@ from cohortbridge.kit.ids import object_id
 
 BATCH = 1000
 STAMP = "2026-01-01 00:00:00.000000"
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 async def credentials(url: str) -> dict[str, str]:
@@ -99,29 +87,6 @@ def seed_profiles(path: Path, workspace_id: str, app_id: str, count: int) -> Non
     )
     conn.commit()
     conn.close()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-class RssSampler(threading.Thread):
-    def __init__(self, pid: int) -> None:
-        super().__init__(daemon=True)
-        self.process = psutil.Process(pid)
-        self.peak = 0
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        while not self.stop.is_set():
-            try:
-                self.peak = max(self.peak, self.process.memory_info().rss)
-            except psutil.Error:
-                return
-            time.sleep(0.05)
 
 
 async def send_phase(
@@ -203,36 +168,16 @@ def raw_engine(path: Path, count: int) -> dict[str, float]:
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     count = 20_000 if args.quick else args.profiles
-    work = Path(tempfile.mkdtemp(prefix="cb-bench-"))
-    db_path = work / "engage.db"
-    url = f"sqlite+aiosqlite:///{db_path}"
-    migrate.upgrade("engage", url)
+    work, db_path, url = migrated_database()
     creds = await credentials(url)
     log(f"seeding {count:,} identified and {count:,} anonymous profiles …")
     seed_profiles(db_path, creds["workspace_id"], creds["app_id"], count)
-    port = free_port()
-    env = {**os.environ, "COHORTBRIDGE_ENGAGE_DATABASE_URL": url,
-           "COHORTBRIDGE_DATA_DIR": str(work / "var"), "COHORTBRIDGE_LOG_LEVEL": "warning",
-           "COHORTBRIDGE_RATE_COHORT_IMPORT": str(10**9)}  # fmt: skip
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "cohortbridge.cli",
-            "serve",
-            "engage",
-            "--port",
-            str(port),
-            "--workers",
-            str(args.workers),
-        ],
-        env=env,
+    server, base = start_engage(
+        url, work, args.workers, {"COHORTBRIDGE_RATE_COHORT_IMPORT": str(10**9)}
     )
-    base = f"http://127.0.0.1:{port}"
     try:
         await wait_up(base)
         sampler = RssSampler(server.pid)
-        start_rss = psutil.Process(server.pid).memory_info().rss
         sampler.start()
         user_ids = [f"user-{i}" for i in range(count)]
         device_ids = [f"dev-{i}" for i in range(count)]
@@ -273,10 +218,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     raw_rate = total_ids / sum(raw.values())
     return {
         "benchmark": "cohort_import",
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
-        "python": platform.python_version(),
-        "sqlite": sqlite3.sqlite_version,
+        **facts(),
         "profiles": 2 * count,
         "concurrency": args.concurrency,
         "ids": total_ids,
@@ -293,22 +235,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "add_device_ids": round(count / raw["add_device_ids"]),
         },
         "ratio_to_raw": round(ours / raw_rate, 3),
-        "server_rss_start_mb": round(start_rss / 2**20, 1),
+        "server_rss_start_mb": round(sampler.start_rss / 2**20, 1),
         "server_rss_peak_mb": round(sampler.peak / 2**20, 1),
-        "server_rss_growth_mb": round((sampler.peak - start_rss) / 2**20, 1),
+        "server_rss_growth_mb": round((sampler.peak - sampler.start_rss) / 2**20, 1),
     }
-
-
-async def wait_up(base: str) -> None:
-    async with httpx.AsyncClient(base_url=base) as http:
-        for _ in range(600):
-            try:
-                if (await http.get("/healthz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-    raise RuntimeError("the server did not start")
 
 
 def main() -> None:

@@ -18,13 +18,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import os
-import platform
 import random
 import sqlite3
-import subprocess
-import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -33,8 +28,7 @@ from typing import Any
 import httpx
 import orjson
 
-from bench.cohort_import import RssSampler, free_port, log, wait_up
-from cohortbridge.db import migrate
+from bench.common import RssSampler, facts, log, migrated_database, start_engage, wait_up
 from cohortbridge.db.engine import Database
 from cohortbridge.engage.workspaces import service as workspaces
 from cohortbridge.kit.ids import object_id
@@ -173,34 +167,15 @@ def _raw_request(
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     count = 6_000 if args.quick else args.profiles
-    work = Path(tempfile.mkdtemp(prefix="cb-bench-"))
-    db_path = work / "engage.db"
-    url = f"sqlite+aiosqlite:///{db_path}"
-    migrate.upgrade("engage", url)
+    work, db_path, url = migrated_database()
     db = Database.connect(url)
     async with db.transaction() as conn:
         boot = await workspaces.bootstrap(conn, "Bench", "http://127.0.0.1")
     await db.dispose()
     payloads = {"create": bodies(count, "create"), "update": bodies(count, "update")}
-    port = free_port()
-    env = {**os.environ, "COHORTBRIDGE_ENGAGE_DATABASE_URL": url,
-           "COHORTBRIDGE_DATA_DIR": str(work / "var"), "COHORTBRIDGE_LOG_LEVEL": "warning",
-           "COHORTBRIDGE_RATE_USERS_TRACK": str(10**9)}  # fmt: skip
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "cohortbridge.cli",
-            "serve",
-            "engage",
-            "--port",
-            str(port),
-            "--workers",
-            str(args.workers),
-        ],
-        env=env,
+    server, base = start_engage(
+        url, work, args.workers, {"COHORTBRIDGE_RATE_USERS_TRACK": str(10**9)}
     )
-    base = f"http://127.0.0.1:{port}"
     timings = {}
     try:
         await wait_up(base)
@@ -220,10 +195,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     raw_rate = 2 * objects / sum(raw.values())
     return {
         "benchmark": "users_track",
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
-        "python": platform.python_version(),
-        "sqlite": sqlite3.sqlite_version,
+        **facts(),
         "profiles": count,
         "concurrency": args.concurrency,
         "requests": sum(len(p) for p in payloads.values()),
