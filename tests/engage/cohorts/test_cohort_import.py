@@ -9,7 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
+from cohortbridge.config import RateLimits
 from cohortbridge.db.engine import Database
+from cohortbridge.engage.app import create_app
 from cohortbridge.engage.cohorts import service as cohorts
 from cohortbridge.engage.datapoints import service as datapoints
 from cohortbridge.engage.partners import service as partners
@@ -323,3 +325,52 @@ async def test_delete_and_merge_carry_memberships(
     async with engage_db.read() as conn:
         listed = await cohorts.list_cohorts(conn, workspace["workspace_id"])
     assert [c.size for c in listed] == [1]
+
+
+async def test_amplitude_request_shapes(
+    engage: httpx.AsyncClient,
+    auth: dict[str, str],
+    keys: dict[str, str],
+    workspace: dict[str, Any],
+    post_users: Post,
+    members: Members,
+    engage_db: Database,
+) -> None:
+    alias = {"alias_name": "a1", "alias_label": "amp_label"}
+    token = {"app_id": workspace["app_id"], "token": "t", "device_id": "device_1"}
+    await make_users(engage, auth, "ext_1", "ext_2", "ext_3")
+    await track(engage, auth, attributes=[
+        {"user_alias": alias, "_update_existing_only": False},
+        {"push_token_import": True, "push_tokens": [token]},
+    ])  # fmt: skip
+    creds = {"partner_api_key": keys["partner_api_key"], "client_secret": keys["client_secret"]}
+    named = await engage.post("/partners/amplitude/cohorts", json={
+        **creds, "cohort_id": "abcd1234", "name": "[Amplitude] TEST_COHORT: abcd1234",
+        "created_at": "2021-01-21T19:20:30+05:00"})  # fmt: skip
+    assert named.status_code == 201
+    await post_users("abcd1234", [{"user_ids": ["ext_3"]}])
+    response = await post_users("abcd1234", [
+        {"user_ids": ["ext_1", "ext_2"], "device_ids": ["device_1"], "aliases": [alias]},
+        {"user_ids": ["ext_3"], "should_remove": True},
+    ])  # fmt: skip
+    assert response.json() == {"message": "success", "cohort_id": "abcd1234", "matched": 5,
+                               "unmatched": 0, "users_added": 4, "users_removed": 1}  # fmt: skip
+    assert await members("abcd1234") == ["ext_1", "ext_2", None, None]
+    async with engage_db.read() as conn:
+        listed = await cohorts.list_cohorts(conn, workspace["workspace_id"])
+    assert [c.title for c in listed] == ["[Amplitude] TEST_COHORT: abcd1234"]
+
+
+async def test_rate_limit_per_workspace(
+    engage_db: Database, settings: Any, keys: dict[str, str]
+) -> None:
+    limited = settings.model_copy(update={"rate_limits": RateLimits(cohort_import=1)})
+    transport = httpx.ASGITransport(app=create_app(limited, engage_db))
+    body = {"partner_api_key": keys["partner_api_key"], "client_secret": keys["client_secret"],
+            "cohort_id": "c", "cohort_changes": []}  # fmt: skip
+    async with httpx.AsyncClient(transport=transport, base_url="http://e") as client:
+        first = await client.post("/partners/amplitude/cohorts/users", json=body)
+        second = await client.post("/partners/amplitude/cohorts/users", json=body)
+    assert first.status_code == 201
+    assert (second.status_code, second.json()) == (429, {"message": "Rate Limited"})
+    assert second.headers["X-RateLimit-Remaining"] == "0"
