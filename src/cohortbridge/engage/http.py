@@ -21,10 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from cohortbridge.config import Settings
 from cohortbridge.db.engine import Database
 from cohortbridge.engage.auth.service import Principal, authenticate, record_use
-from cohortbridge.engage.errors import BrazeError, RetryTransaction
+from cohortbridge.engage.errors import INVALID_API_KEY, BrazeError, RetryTransaction
 from cohortbridge.engage.partners.service import PartnerClient
 from cohortbridge.engage.partners.service import authenticate as partner_auth
 from cohortbridge.engage.partners.service import record_use as record_partner_use
+from cohortbridge.engage.workspaces.repository import workspace_of_app
 from cohortbridge.kit.ratelimit import FixedWindowLimiter
 
 Handler = Callable[[AsyncConnection, Principal, Any], Awaitable[tuple[int, dict[str, Any]]]]
@@ -173,6 +174,37 @@ async def run_partner_endpoint(
             return 201, await handler(conn, client, prepared, bound)
 
         status, body = await run_transaction(state.db, work, acquire_timeout=bound)
+    except BrazeError as error:
+        return json_response(error.status, error.body(), {**headers, **error.headers})
+    return json_response(status, body, headers)
+
+
+AppHandler = Callable[[AsyncConnection, str, Any], Awaitable[dict[str, Any]]]
+
+
+async def run_app_endpoint(
+    request: Request, handler: AppHandler, prepare: Callable[[dict[str, Any]], Any]
+) -> Response:
+    """An endpoint for apps (SDK traffic): the public app identifier names the workspace, as
+    Braze's SDKs send it; no REST key is involved."""
+    state = state_of(request)
+    headers: dict[str, str] = {}
+    try:
+        payload = await read_json(request, state.settings.max_body_bytes)
+        if payload is UNPARSABLE or not isinstance(payload, dict):
+            raise BrazeError(400, "Bad Request")
+        app_id = payload.get("app_id")
+        async with state.db.read() as conn:
+            workspace_id = await workspace_of_app(conn, app_id) if isinstance(app_id, str) else None
+        if workspace_id is None:
+            raise BrazeError(401, INVALID_API_KEY)
+        headers = _count_request(state, workspace_id, "sdk")
+        prepared = prepare(payload)
+
+        async def work(conn: AsyncConnection) -> tuple[int, dict[str, Any]]:
+            return 201, await handler(conn, workspace_id, prepared)
+
+        status, body = await run_transaction(state.db, work)
     except BrazeError as error:
         return json_response(error.status, error.body(), {**headers, **error.headers})
     return json_response(status, body, headers)

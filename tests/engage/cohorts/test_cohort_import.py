@@ -374,3 +374,16 @@ async def test_rate_limit_per_workspace(
     assert first.status_code == 201
     assert (second.status_code, second.json()) == (429, {"message": "Rate Limited"})
     assert second.headers["X-RateLimit-Remaining"] == "0"
+
+
+async def test_device_rule_with_sdk_sessions(
+    engage: httpx.AsyncClient, workspace: dict[str, Any], post_users: Post, members: Members
+) -> None:
+    await engage.post(
+        "/sdk/sessions", json={"app_id": workspace["app_id"], "device_id": "sdk-dev-1"}
+    )
+    assert (await post_users("c1", [{"device_ids": ["sdk-dev-1"]}])).json()["users_added"] == 1
+    await engage.post("/sdk/sessions", json={"app_id": workspace["app_id"], "device_id": "sdk-dev-1",
+                                             "external_id": "erin"})  # fmt: skip
+    assert await members("c1") == ["erin"]
+    assert (await post_users("c2", [{"device_ids": ["sdk-dev-1"]}])).json()["unmatched"] == 1

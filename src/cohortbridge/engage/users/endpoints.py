@@ -10,17 +10,19 @@ from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cohortbridge.engage.auth.service import Principal
-from cohortbridge.engage.http import run_braze_endpoint
+from cohortbridge.engage.http import run_app_endpoint, run_braze_endpoint
 from cohortbridge.engage.users.schemas import (
     ExportIdsRequest,
     ExportIdsResponse,
+    SessionRequest,
     TrackRequest,
     TrackResponse,
+    body_schema,
     documented,
     documented_errors,
 )
 from cohortbridge.engage.users.service import export as export_service
-from cohortbridge.engage.users.service import identity
+from cohortbridge.engage.users.service import identity, sessions
 from cohortbridge.engage.users.service import track as track_service
 
 router = APIRouter(tags=["users"])
@@ -101,3 +103,21 @@ for _path, _permission, _status, _service, _summary in (
         status_code=_status,
         responses=documented_errors(),
     )
+
+
+@router.post(
+    "/sdk/sessions",
+    summary="Report an app session on a device (our SDK-style endpoint)",
+    status_code=201,
+    responses=documented_errors(),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": body_schema(SessionRequest)}},
+        }
+    },
+)
+async def sdk_session(request: Request) -> Response:
+    """A new device gets an anonymous profile; ``external_id`` identifies the device's user as
+    Braze's ``changeUser`` does (docs/api.md)."""
+    return await run_app_endpoint(request, sessions.record, prepare=sessions.prepare)

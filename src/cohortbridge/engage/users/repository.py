@@ -445,3 +445,22 @@ async def rename_alias(
         .values(alias_name=new_name)
     )
     return bool(result.rowcount)
+
+
+async def device_profile(
+    conn: AsyncConnection, workspace_id: str, device_id: str
+) -> RowMapping | None:
+    """The profile holding a device: its id and external id."""
+    query = (
+        select(profiles.c.id, profiles.c.external_id, profiles.c.braze_id)
+        .join(profile_devices, profile_devices.c.profile_id == profiles.c.id)
+        .where(profile_devices.c.workspace_id == workspace_id)
+        .where(profile_devices.c.device_id == device_id)
+    )
+    return (await conn.execute(query)).mappings().first()
+
+
+async def braze_id_of(conn: AsyncConnection, profile_id: int) -> str:
+    query = select(profiles.c.braze_id).where(profiles.c.id == profile_id)
+    value: str = (await conn.execute(query)).scalar_one()
+    return value

@@ -89,6 +89,12 @@ class ExportIdsResponse(BaseModel):
     invalid_user_ids: list[str] | None = None
 
 
+class SessionRequest(BaseModel):
+    app_id: str = Field(description="the App Identifier (public), which names the workspace")
+    device_id: str = Field(description="1 to 255 bytes")
+    external_id: str | None = Field(None, description="the user now on this device, if known")
+
+
 class Message(BaseModel):
     message: str
 

@@ -68,3 +68,9 @@ async def touch_key(conn: AsyncConnection, key_id: str, at: datetime) -> None:
 async def app_ids(conn: AsyncConnection, workspace_id: str) -> set[str]:
     query = select(apps.c.id).where(apps.c.workspace_id == workspace_id)
     return set((await conn.execute(query)).scalars())
+
+
+async def workspace_of_app(conn: AsyncConnection, app_id: str) -> str | None:
+    query = select(apps.c.workspace_id).where(apps.c.id == app_id)
+    value: str | None = (await conn.execute(query)).scalar_one_or_none()
+    return value
