@@ -30,10 +30,6 @@ class NotFoundError(Exception):
     """A CLI or service lookup that found nothing; says what to do next."""
 
 
-def bad_request(message: str = "Bad Request", **extra: Any) -> BrazeError:
-    return BrazeError(400, message, extra=extra)
-
-
 INVALID_API_KEY = "Invalid API Key"
 ACCESS_DENIED = "Access Denied"
 

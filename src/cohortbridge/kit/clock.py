@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, date, datetime
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -21,7 +20,3 @@ def as_utc(value: datetime) -> datetime:
 
 def utc_day(value: datetime) -> date:
     return as_utc(value).date()
-
-
-def epoch_seconds() -> float:
-    return time.time()

@@ -7,17 +7,12 @@ of entropy, so a fast unsalted hash is enough: nothing can be brute-forced from 
 from __future__ import annotations
 
 import hashlib
-import secrets
 import uuid
 
 
 def new_uuid_key() -> str:
     """A key shaped like Braze's REST API keys (a UUID)."""
     return str(uuid.uuid4())
-
-
-def new_token(nbytes: int = 24) -> str:
-    return secrets.token_hex(nbytes)
 
 
 def digest(secret: str) -> str:

@@ -196,16 +196,6 @@ async def member_external_ids(conn: AsyncConnection, cohort_pk: int) -> list[str
     return list((await conn.execute(query)).scalars())
 
 
-async def cohorts_of(conn: AsyncConnection, profile_ids: Sequence[int]) -> list[int]:
-    """The cohorts these profiles belong to (call before deleting or merging them)."""
-    cm = cohort_members.c
-    found: set[int] = set()
-    for chunk in _chunks(sorted(profile_ids)):
-        query = select(cm.cohort).where(cm.profile_id.in_(chunk)).distinct()
-        found.update((await conn.execute(query)).scalars())
-    return sorted(found)
-
-
 async def move_memberships(conn: AsyncConnection, source_id: int, target_id: int) -> None:
     """Give the target profile every membership of the source (kept where it already is)."""
     cm = cohort_members.c

@@ -22,10 +22,6 @@ async def add_partner(conn: AsyncConnection, row: dict[str, Any]) -> None:
     await conn.execute(d.insert_ignore(conn.dialect.name, partners, ["slug"]), row)
 
 
-async def list_partners(conn: AsyncConnection) -> list[RowMapping]:
-    return list((await conn.execute(select(partners).order_by(partners.c.slug))).mappings())
-
-
 async def insert_partner_key(conn: AsyncConnection, row: dict[str, Any]) -> None:
     await conn.execute(partner_api_keys.insert().values(**row))
 

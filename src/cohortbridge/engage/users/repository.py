@@ -151,15 +151,6 @@ async def insert_aliases(conn: AsyncConnection, rows: list[dict[str, Any]]) -> i
     return len(result.all())
 
 
-async def alias_labels_of(conn: AsyncConnection, ids: Sequence[int]) -> set[tuple[int, str]]:
-    pa = profile_aliases.c
-    found: set[tuple[int, str]] = set()
-    for chunk in _chunks(ids):
-        query = select(pa.profile_id, pa.alias_label).where(pa.profile_id.in_(chunk))
-        found.update((row[0], row[1]) for row in await conn.execute(query))
-    return found
-
-
 def _stats_updates(table: str, *, revenue: bool) -> Updates:
     def updates(dialect: str) -> dict[str, str]:
         sets = {
@@ -308,13 +299,6 @@ async def purchase_stats_of(conn: AsyncConnection, ids: Sequence[int]) -> list[R
         query = select(profile_purchase_stats).where(t.profile_id.in_(chunk)).order_by(t.product_id)
         rows.extend((await conn.execute(query)).mappings())
     return rows
-
-
-async def id_by_device(conn: AsyncConnection, workspace_id: str, device_id: str) -> int | None:
-    query = select(profile_devices.c.profile_id).where(
-        profile_devices.c.workspace_id == workspace_id, profile_devices.c.device_id == device_id
-    )
-    return (await conn.execute(query)).scalar_one_or_none()
 
 
 async def ids_by_device(

@@ -65,12 +65,10 @@ async def export_ids(conn: AsyncConnection, workspace_id: str, payload: Any) -> 
     idents, device_id = _idents(payload)
     if not idents and device_id is None:
         raise _bad("at least one identifier must be provided")
+    if device_id is not None:
+        idents.append(Ident("device_id", device_id))
     found = await existing_ids(conn, workspace_id, idents)
     ids = list(dict.fromkeys(found[i.key()] for i in idents if i.key() in found))
-    if device_id is not None:
-        pid = await repo.id_by_device(conn, workspace_id, device_id)
-        if pid is not None and pid not in ids:
-            ids.append(pid)
     body: dict[str, Any] = {"message": "success", "users": await export_users(conn, ids, fields)}
     missing = [i.value for i in idents if i.kind == "external_id" and i.key() not in found]
     if missing:
