@@ -8,20 +8,20 @@ from sqlalchemy import select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from cohortbridge.db import dialect as d
+from cohortbridge.db.bulk import BulkInsert
 from cohortbridge.engage.datapoints.models import datapoints
+
+# Every write request ends with this statement: its SQL text is cached (see db/bulk.py).
+_ADD = BulkInsert(
+    datapoints,
+    ("workspace_id", "day", "source", "count"),
+    conflict=("workspace_id", "day", "source"),
+    updates=lambda _dialect: {"count": "datapoints.count + excluded.count"},
+)
 
 
 async def add(conn: AsyncConnection, workspace_id: str, day: date, source: str, count: int) -> None:
-    stmt = d.upsert(
-        conn.dialect.name,
-        datapoints,
-        ["workspace_id", "day", "source"],
-        lambda ex: {"count": datapoints.c.count + ex.count},
-    )
-    await conn.execute(
-        stmt, {"workspace_id": workspace_id, "day": day, "source": source, "count": count}
-    )
+    await _ADD.execute(conn, [(workspace_id, day, source, count)])
 
 
 async def rows(
