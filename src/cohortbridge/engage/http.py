@@ -8,6 +8,7 @@ one service call, so endpoint functions stay a line or two and every response ca
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -107,7 +108,7 @@ async def run_braze_endpoint(
     prepare: Callable[[dict[str, Any]], Any] | None = None,
 ) -> Response:
     """Read, authenticate, count, then ``prepare`` the body (validation that needs no
-    database, done before the transaction opens) and hand the result to ``handler``."""
+    database) and hand the result to ``handler`` inside one transaction."""
     state = state_of(request)
     headers: dict[str, str] = {}
     try:
@@ -118,18 +119,20 @@ async def run_braze_endpoint(
         if payload is UNPARSABLE or not isinstance(payload, dict):
             raise BrazeError(400, "Bad Request")
         payload.pop("api_key", None)
-        prepared = prepare(payload) if prepare is not None else payload
         if read_only and principal.stale_last_seen:
             # At most once a minute per key: a read-only request still marks its key as seen.
             async with state.db.transaction() as conn:
                 await record_use(conn, principal)
+        turn = contextlib.nullcontext() if read_only else state.db.write_turn()
+        async with turn:
+            prepared = prepare(payload) if prepare is not None else payload
 
-        async def work(conn: AsyncConnection) -> tuple[int, dict[str, Any]]:
-            if not read_only:
-                await record_use(conn, principal)
-            return await handler(conn, principal, prepared)
+            async def work(conn: AsyncConnection) -> tuple[int, dict[str, Any]]:
+                if not read_only:
+                    await record_use(conn, principal)
+                return await handler(conn, principal, prepared)
 
-        status, body = await run_transaction(state.db, work, read_only=read_only)
+            status, body = await run_transaction(state.db, work, read_only=read_only)
     except BrazeError as error:
         return json_response(error.status, error.body(), {**headers, **error.headers})
     return json_response(status, body, headers)
@@ -167,13 +170,17 @@ async def run_partner_endpoint(
             )
         headers = _count_request(state, client.workspace_id, "cohort_import")
         bound = state.settings.cohort_lock_timeout_s
-        prepared = prepare(payload)
+        try:
+            async with state.db.write_turn(bound):
+                prepared = prepare(payload)
 
-        async def work(conn: AsyncConnection) -> tuple[int, dict[str, Any]]:
-            await record_partner_use(conn, client)
-            return 201, await handler(conn, client, prepared, bound)
+                async def work(conn: AsyncConnection) -> tuple[int, dict[str, Any]]:
+                    await record_partner_use(conn, client)
+                    return 201, await handler(conn, client, prepared, bound)
 
-        status, body = await run_transaction(state.db, work, acquire_timeout=bound)
+                status, body = await run_transaction(state.db, work, acquire_timeout=bound)
+        except TimeoutError as error:  # waited past the bound for this process's writer turn
+            raise BrazeError(423, "Resource locked") from error
     except BrazeError as error:
         return json_response(error.status, error.body(), {**headers, **error.headers})
     return json_response(status, body, headers)
@@ -199,12 +206,13 @@ async def run_app_endpoint(
         if workspace_id is None:
             raise BrazeError(401, INVALID_API_KEY)
         headers = _count_request(state, workspace_id, "sdk")
-        prepared = prepare(payload)
+        async with state.db.write_turn():
+            prepared = prepare(payload)
 
-        async def work(conn: AsyncConnection) -> tuple[int, dict[str, Any]]:
-            return 201, await handler(conn, workspace_id, prepared)
+            async def work(conn: AsyncConnection) -> tuple[int, dict[str, Any]]:
+                return 201, await handler(conn, workspace_id, prepared)
 
-        status, body = await run_transaction(state.db, work)
+            status, body = await run_transaction(state.db, work)
     except BrazeError as error:
         return json_response(error.status, error.body(), {**headers, **error.headers})
     return json_response(status, body, headers)
