@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 from operator import itemgetter
 from typing import Any
 
+import orjson
 from sqlalchemy import BigInteger, bindparam, delete, literal, select, tuple_, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
@@ -47,13 +48,14 @@ def dialect_of(conn: AsyncConnection) -> str:
 async def ids_by_external_id(
     conn: AsyncConnection, workspace_id: str, external_ids: Sequence[str]
 ) -> dict[str, int]:
-    found: dict[str, int] = {}
-    for chunk in _chunks(external_ids):
-        query = select(profiles.c.external_id, profiles.c.id).where(
-            profiles.c.workspace_id == workspace_id, profiles.c.external_id.in_(chunk)
-        )
-        found.update({row[0]: row[1] for row in await conn.execute(query)})
-    return found
+    rows = await bulk.fetch_in(
+        conn,
+        "SELECT external_id, id FROM profiles WHERE workspace_id = {mark} "
+        "AND external_id IN ({marks})",
+        (workspace_id,),
+        list(external_ids),
+    )
+    return {row[0]: row[1] for row in rows}
 
 
 async def ids_by_braze_id(
@@ -96,18 +98,37 @@ async def candidates_by_contact(
     return rows
 
 
+_STATE_SELECT = (
+    "SELECT id, standard, custom_attributes, "
+    + ", ".join(STATE_COLUMNS)
+    + " FROM profiles WHERE id IN ({marks})"
+)
+
+
+def _document(value: Any) -> dict[str, Any]:
+    """A JSON column as PostgreSQL's driver (objects) or SQLite's (text) hands it back."""
+    if value is None:
+        return {}
+    loaded = orjson.loads(value) if isinstance(value, str | bytes) else value
+    return dict(loaded)
+
+
 async def load_states(
     conn: AsyncConnection, ids: Sequence[int], *, lock: bool
-) -> dict[int, RowMapping]:
+) -> dict[int, dict[str, Any]]:
     """Writable state of profiles; ``lock`` takes row locks (PostgreSQL) in id order."""
-    out: dict[int, RowMapping] = {}
-    cols = [profiles.c.id, profiles.c.standard, profiles.c.custom_attributes]
-    cols += [profiles.c[name] for name in STATE_COLUMNS]
-    for chunk in _chunks(sorted(ids)):
-        query = select(*cols).where(profiles.c.id.in_(chunk)).order_by(profiles.c.id)
-        if lock:
-            query = query.with_for_update()
-        out.update({row["id"]: row for row in (await conn.execute(query)).mappings()})
+    if not ids:
+        return {}
+    template = _STATE_SELECT + " ORDER BY id"
+    if lock and dialect_of(conn) == "postgresql":
+        template += " FOR UPDATE"
+    names = ("id", "standard", "custom_attributes", *STATE_COLUMNS)
+    out: dict[int, dict[str, Any]] = {}
+    for row in await bulk.fetch_in(conn, template, (), sorted(ids)):
+        record = dict(zip(names, row, strict=True))
+        record["standard"] = _document(record["standard"])
+        record["custom_attributes"] = _document(record["custom_attributes"])
+        out[int(record["id"])] = record
     return out
 
 
