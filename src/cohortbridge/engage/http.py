@@ -71,6 +71,10 @@ async def read_json(request: Request, max_bytes: int) -> Any:
             raise BrazeError(413, "Request Entity Too Large")
     if not raw.strip():
         return None
+    if b"\\u0000" in raw:
+        # NUL cannot be stored in PostgreSQL text or JSON: refuse the request whole rather than
+        # fail half-way in the database.
+        return UNPARSABLE
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:

@@ -155,3 +155,24 @@ async def test_invalid_objects_write_nothing_of_themselves(
     )  # fmt: skip
     users = await export(engage, auth, external_ids=["v", "w"])
     assert [u["external_id"] for u in users] == ["v"]
+
+
+async def test_nul_characters_are_refused_whole(
+    engage: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    # PostgreSQL cannot store NUL in text or JSON: the request is refused, nothing written.
+    body = b'{"attributes": [{"external_id": "ok"}, {"external_id": "a\\u0000b"}]}'
+    headers = {**auth, "Content-Type": "application/json"}
+    response = await engage.post("/users/track", content=body, headers=headers)
+    assert (response.status_code, response.json()) == (400, {"message": "Bad Request"})
+    assert await export(engage, auth, external_ids=["ok"]) == []
+
+
+async def test_overlong_app_id_is_an_object_error(
+    engage: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    event = {"external_id": "a", "name": "e", "time": T, "app_id": "x" * 65}
+    response = await track(engage, auth, events=[event])
+    assert response.json()["errors"] == [
+        {"type": "'app_id' is not valid", "input_array": "events", "index": 0}
+    ]

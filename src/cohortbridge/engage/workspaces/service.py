@@ -32,6 +32,8 @@ async def get_workspace(conn: AsyncConnection, ref: str) -> RowMapping:
 
 async def ensure_workspace(conn: AsyncConnection, name: str) -> tuple[RowMapping, bool]:
     """The workspace of that name, created with one web app if missing."""
+    if not name.strip() or len(name) > 240:
+        raise ValueError("A workspace name is 1 to 240 characters.")
     found = await repo.find_workspace(conn, name)
     if found is not None:
         return found, False

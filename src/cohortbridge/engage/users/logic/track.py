@@ -129,7 +129,7 @@ def _time(obj: dict[str, Any], now: datetime) -> datetime:
 
 def _app_id(obj: dict[str, Any]) -> str | None:
     value = obj.get("app_id")
-    if value is not None and not isinstance(value, str):
+    if value is not None and (not isinstance(value, str) or len(value) > 64):
         raise InvalidObject("'app_id' is not valid")
     return value
 
