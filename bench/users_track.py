@@ -1,43 +1,98 @@
 """Benchmark: ``POST /users/track`` over real HTTP (issue 2).
 
-Starts ``cohortbridge serve engage`` as a separate process on SQLite and, with 4 concurrent
-clients, sends requests of 75 attributes objects + 75 event objects:
+What it does, all on this machine (127.0.0.1 only), bounded in size and time:
 
-1. ``create``: N new profiles (each attributes object creates one, with 4 attributes),
-2. ``update``: the same N profiles again (attributes changed, more events).
+1. Makes a fresh, migrated engage database (SQLite in a temporary directory by default; with
+   ``--db-url`` a throwaway database created on that loopback PostgreSQL server and dropped at
+   the end) with one workspace and REST key (``workspaces.service.bootstrap``).
+2. Starts the real server, ``python -m cohortbridge.cli serve engage``, as a subprocess on a
+   free port, with the ``/users/track`` rate limit lifted (``COHORTBRIDGE_RATE_USERS_TRACK``).
+3. With ``--concurrency`` clients (``httpx.AsyncClient``, one keep-alive connection each, all in
+   this process: the JSON reports this process's CPU time, which shows the clients are not
+   the bottleneck), sends requests of 75 attributes objects + 75 event objects:
 
-It prints one JSON object with objects/s per phase and overall and, measured in the same run,
-the raw engine (stdlib sqlite3, one connection, bare ``executemany``) writing the same rows in
-the same per-request transactions: profiles inserted or updated, raw events, per-profile event
-stats and per-day counts, the data-point ledger.
-Usage: ``python bench/users_track.py [--profiles 100000] [--concurrency 4] [--quick]``.
+   * phase ``create``: N new profiles (each attributes object has ``external_id``,
+     ``first_name``, a string, a number and a boolean; each event a name out of five, an
+     ISO-8601 time and one property), one event each;
+   * phase ``update``: the same N profiles again (attributes changed, one more event each).
+
+   Objects counted = attributes objects + event objects (4N in all).
+4. Checks that the rows arrived (profiles, raw events, per-profile and per-day event counts).
+5. Measures, in the same run and after the server has stopped, the raw engine doing the same
+   row writes on a second fresh database of the same schema: stdlib ``sqlite3`` (or
+   ``psycopg``), one connection, bare ``executemany``, one transaction per request, the same
+   PRAGMAs as the server. Per request, mirroring ``engage/users/service/track.py``: look up
+   the ids of the addressed external ids; insert the new profiles (and read back their ids)
+   or update the existing ones' columns and custom attributes; insert the ``custom_events``
+   rows; upsert ``profile_event_stats`` and ``profile_event_days``; upsert the ``datapoints``
+   ledger. (The raw engine does not read the old attribute state, which the server must do
+   to merge updates: that is part of the overhead measured.)
+
+On a PostgreSQL cluster with autovacuum off (this workplace's, set up for CI), the benchmark
+applies autovacuum's ANALYZE rule itself, to both databases, while they are written (class
+``Analyzer``): with no statistics at all the planner looks up external ids through the
+``(workspace_id, phone)`` index, i.e. scans the whole workspace per request, and the run
+measures that artefact instead (about 1,000 objects/s at 100,000 profiles).
+
+Prints one JSON object on stdout (progress on stderr): objects/s overall and per phase,
+``raw_objects_per_s``, ``ratio_to_raw`` = ours / raw, latencies, CPU seconds of server and
+clients, peak server RSS, the machine, and which commit of the code was measured.
+
+Usage, from the repository root::
+
+    .venv/bin/python -m bench.users_track [--profiles 100000] [--concurrency 4] [--quick]
+    .venv/bin/python -m bench.users_track --db-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres
+    .venv/bin/python -m bench.users_track --py-spy /tmp/users_track.txt   # profile the server
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
+import os
+import platform
 import random
+import shutil
+import signal
 import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
 import time
 import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
+import psutil
+import psycopg
+from psycopg.types.json import Jsonb
+from sqlalchemy.engine import make_url
 
-from bench.common import RssSampler, facts, log, migrated_database, start_engage, wait_up
-from cohortbridge.db.engine import Database
+import cohortbridge
+from bench.common import RssSampler, facts, log, start_engage, wait_up
+from cohortbridge.db import migrate
+from cohortbridge.db.engine import SQLITE_PRAGMAS, Database
 from cohortbridge.engage.workspaces import service as workspaces
 from cohortbridge.kit.ids import object_id
 
 PER_REQUEST = 75
 EVENT_NAMES = ("song_played", "login", "purchase_viewed", "search", "share")
+QUICK_PROFILES = 6_000
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+# --- the requests -------------------------------------------------------------------------
 
 
 def bodies(count: int, phase: str) -> list[bytes]:
+    """Request bodies of one phase: profiles ``user-0 … user-{count-1}``, 75 per request."""
     rng = random.Random(7 if phase == "create" else 11)
     out = []
     for start in range(0, count, PER_REQUEST):
@@ -58,164 +113,527 @@ def bodies(count: int, phase: str) -> list[bytes]:
     return out
 
 
-async def send(base: str, key: str, payloads: list[bytes], concurrency: int) -> float:
+def objects_in(payloads: list[bytes]) -> int:
+    total = 0
+    for payload in payloads:
+        body = orjson.loads(payload)
+        total += len(body["attributes"]) + len(body["events"])
+    return total
+
+
+@dataclass
+class PhaseResult:
+    seconds: float
+    latencies: list[float]
+    client_cpu_s: float
+    server_cpu_s: float
+
+
+async def send(
+    base: str, key: str, payloads: list[bytes], concurrency: int, server: psutil.Process
+) -> PhaseResult:
+    """Every payload once, ``concurrency`` requests in flight; any answer but 201 aborts."""
     queue: asyncio.Queue[bytes] = asyncio.Queue()
     for payload in payloads:
         queue.put_nowait(payload)
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    latencies: list[float] = []
 
-    async def client() -> None:
-        async with httpx.AsyncClient(base_url=base, timeout=120) as http:
-            while not queue.empty():
-                response = await http.post(
-                    "/users/track", content=queue.get_nowait(), headers=headers
-                )
-                if response.status_code != 201:
-                    raise RuntimeError(f"{response.status_code} {response.text[:300]}")
+    async def client(http: httpx.AsyncClient) -> None:
+        while not queue.empty():
+            payload = queue.get_nowait()
+            sent = time.perf_counter()
+            response = await http.post("/users/track", content=payload, headers=headers)
+            latencies.append(time.perf_counter() - sent)
+            if response.status_code != 201:
+                raise RuntimeError(f"{response.status_code} {response.text[:300]}")
 
-    started = time.perf_counter()
-    await asyncio.gather(*(client() for _ in range(concurrency)))
-    return time.perf_counter() - started
-
-
-def _time(text: str) -> str:
-    return (
-        dt.datetime.fromisoformat(text)
-        .astimezone(dt.UTC)
-        .replace(tzinfo=None)
-        .isoformat(sep=" ", timespec="microseconds")
-    )
-
-
-def raw_engine(path: Path, workspace_id: str, payloads: dict[str, list[bytes]]) -> dict[str, float]:
-    """The rows the server writes for the same requests, by bare executemany into a fresh
-    workspace of the same database, one transaction per request."""
-    conn = sqlite3.connect(path, isolation_level=None)
-    for pragma in ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL",
-                   "PRAGMA foreign_keys=ON"):  # fmt: skip
-        conn.execute(pragma)
-    now = dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(sep=" ")
-    raw_ws = str(uuid.uuid4())
-    conn.execute(
-        "INSERT INTO workspaces (id, name, created_at) VALUES (?, ?, ?)", (raw_ws, "raw", now)
-    )
-    ids: dict[str, int] = {}
-    timings = {}
-    for phase, phase_payloads in payloads.items():
-        decoded = [orjson.loads(p) for p in phase_payloads]
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    clients = [httpx.AsyncClient(base_url=base, timeout=120, limits=limits) for _ in range(concurrency)]  # fmt: skip
+    try:
+        # One warm-up request per connection would write data; instead connect them first.
+        await asyncio.gather(*(http.get("/healthz") for http in clients))
+        cpu, server_cpu = time.process_time(), _cpu_seconds(server)
         started = time.perf_counter()
-        for body in decoded:
-            conn.execute("BEGIN IMMEDIATE")
-            _raw_request(conn, raw_ws, body, ids, now)
-            conn.execute("COMMIT")
-        timings[phase] = time.perf_counter() - started
-    conn.close()
+        await asyncio.gather(*(client(http) for http in clients))
+        seconds = time.perf_counter() - started
+        return PhaseResult(
+            seconds, latencies, time.process_time() - cpu, _cpu_seconds(server) - server_cpu
+        )
+    finally:
+        for http in clients:
+            await http.aclose()
+
+
+def _cpu_seconds(process: psutil.Process) -> float:
+    total = 0.0
+    for proc in (process, *process.children(recursive=True)):
+        with contextlib.suppress(psutil.Error):
+            times = proc.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+# --- the databases -----------------------------------------------------------------------
+
+
+@dataclass
+class Store:
+    """Two fresh migrated engage databases of one engine: the server's and the raw engine's."""
+
+    dialect: str
+    server_url: str  # SQLAlchemy async URL, as the server takes it
+    raw_url: str
+    work: Path
+    autovacuum: bool = True
+
+    def raw_connect(self, url: str | None = None) -> Any:
+        parsed = make_url(url or self.raw_url)
+        if self.dialect == "sqlite":
+            conn = sqlite3.connect(str(parsed.database), isolation_level=None)
+            for pragma in SQLITE_PRAGMAS:
+                conn.execute(pragma)
+            return conn
+        return psycopg.connect(_conninfo(parsed), autocommit=True)
+
+    def version(self) -> str:
+        if self.dialect == "sqlite":
+            return f"SQLite {sqlite3.sqlite_version}"
+        with self.raw_connect() as conn:
+            return "PostgreSQL " + str(conn.execute("SHOW server_version").fetchone()[0])
+
+
+def _conninfo(url: Any) -> str:
+    parts = [f"host={url.host or '127.0.0.1'}", f"port={url.port or 5432}",
+             f"user={url.username or 'postgres'}", f"dbname={url.database or 'postgres'}"]  # fmt: skip
+    if url.password:
+        parts.append(f"password={url.password}")
+    return " ".join(parts)
+
+
+@contextlib.contextmanager
+def stores(db_url: str | None) -> Iterator[Store]:
+    work = Path(tempfile.mkdtemp(prefix="cb-bench-"))
+    try:
+        if db_url is None:
+            urls = [f"sqlite+aiosqlite:///{work / name}" for name in ("engage.db", "raw.db")]
+            for url in urls:
+                migrate.upgrade("engage", url)
+            yield Store("sqlite", urls[0], urls[1], work)
+            return
+        base = make_url(db_url)
+        if base.get_backend_name() != "postgresql" or (base.host or "127.0.0.1") not in LOOPBACK:
+            raise SystemExit("--db-url must be postgresql+psycopg://…@127.0.0.1[:port]/…")
+        admin = _conninfo(base)
+        names = [f"cb_bench_{uuid.uuid4().hex[:10]}_{role}" for role in ("server", "raw")]
+        with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
+            for name in names:
+                conn.execute(f'CREATE DATABASE "{name}"')
+        try:
+            urls = [
+                base.set(drivername="postgresql+psycopg", database=name).render_as_string(False)
+                for name in names
+            ]
+            for url in urls:
+                migrate.upgrade("engage", url)
+            with psycopg.connect(admin, autocommit=True) as conn:
+                autovacuum = conn.execute("SHOW autovacuum").fetchone()[0] == "on"
+            yield Store("postgresql", urls[0], urls[1], work, autovacuum)
+        finally:
+            with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
+                for name in names:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+async def bootstrap(url: str) -> workspaces.Bootstrapped:
+    db = Database.connect(url)
+    try:
+        async with db.transaction() as conn:
+            return await workspaces.bootstrap(conn, "Bench", "http://127.0.0.1")
+    finally:
+        await db.dispose()
+
+
+class Analyzer(threading.Thread):
+    """Where the PostgreSQL cluster runs without autovacuum (as the one of this workplace does,
+    for CI), do its ANALYZE part: each second, tables changed by more than 50 rows + 10 % since
+    their last analysis (autovacuum's default rule) are analysed. Without fresh statistics the
+    planner scans a whole workspace for an external-id lookup and plans foreign-key checks as
+    sequential scans: throughput then falls with table size, which no production database with
+    autovacuum sees. Stopped with ``stop.set()``; ``runs`` counts the ANALYZE statements."""
+
+    RULE = (
+        "SELECT relname FROM pg_stat_user_tables "
+        "WHERE n_mod_since_analyze > 50 + 0.1 * greatest(n_live_tup - n_mod_since_analyze, 0)"
+    )
+
+    def __init__(self, store: Store, url: str) -> None:
+        super().__init__(daemon=True)
+        self.store, self.url = store, url
+        self.stop = threading.Event()
+        self.runs = 0
+
+    def run(self) -> None:
+        with self.store.raw_connect(self.url) as conn:
+            while not self.stop.wait(1.0):
+                for (table,) in conn.execute(self.RULE).fetchall():
+                    conn.execute(f'ANALYZE "{table}"')
+                    self.runs += 1
+
+
+@contextlib.contextmanager
+def autovacuum_stand_in(
+    store: Store, url: str, counts: dict[str, int], role: str
+) -> Iterator[None]:
+    if store.dialect != "postgresql" or store.autovacuum:
+        yield
+        return
+    analyzer = Analyzer(store, url)
+    analyzer.start()
+    try:
+        yield
+    finally:
+        analyzer.stop.set()
+        analyzer.join(timeout=60)
+        counts[role] = analyzer.runs
+
+
+def verify(store: Store, url: str, workspace_id: str, profiles: int, events: int) -> None:
+    """The rows the requests should have left: profiles, raw events, event totals per profile
+    and per day (each ``events`` in all)."""
+    mark = "?" if store.dialect == "sqlite" else "%s"
+    checks = {
+        "profiles": (f"SELECT count(*) FROM profiles WHERE workspace_id = {mark}", profiles),
+        "custom_events": (f"SELECT count(*) FROM custom_events WHERE workspace_id = {mark}", events),
+        "profile_event_stats": ("SELECT sum(s.count) FROM profile_event_stats s JOIN profiles p "
+                                f"ON p.id = s.profile_id WHERE p.workspace_id = {mark}", events),
+        "profile_event_days": ("SELECT sum(s.count) FROM profile_event_days s JOIN profiles p "
+                               f"ON p.id = s.profile_id WHERE p.workspace_id = {mark}", events),
+    }  # fmt: skip
+    conn = store.raw_connect(url)
+    try:
+        for table, (sql, expected) in checks.items():
+            found = conn.execute(sql, (workspace_id,)).fetchone()[0]
+            if int(found or 0) != expected:
+                raise RuntimeError(f"{url}: {table} has {found}, expected {expected}")
+    finally:
+        conn.close()
+
+
+# --- the raw engine ------------------------------------------------------------------------
+
+
+class RawEngine:
+    """The server's row writes for one request, by bare ``executemany`` on one connection."""
+
+    def __init__(self, store: Store, workspace_id: str) -> None:
+        self.sqlite = store.dialect == "sqlite"
+        self.conn = store.raw_connect()
+        self.cur = self.conn.cursor()
+        self.ws = workspace_id
+        self.sql = {name: self._dialect(text) for name, text in RAW_SQL.items()}
+
+    def _dialect(self, text: str) -> str:
+        if self.sqlite:
+            return text
+        return text.replace("?", "%s").replace("min(", "LEAST(").replace("max(", "GREATEST(")
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def _json(self, value: Any) -> Any:
+        text = orjson.dumps(value).decode()
+        return text if self.sqlite else Jsonb(value, dumps=lambda _v: text)
+
+    def _time(self, value: dt.datetime) -> Any:
+        if self.sqlite:  # SQLAlchemy's SQLite DATETIME storage: naive UTC text
+            return value.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+        return value
+
+    def request(self, body: dict[str, Any]) -> None:
+        if self.sqlite:
+            self.cur.execute("BEGIN IMMEDIATE")
+            self._write(body)
+            self.cur.execute("COMMIT")
+        else:
+            with self.conn.transaction():
+                self._write(body)
+
+    def _ids(self, external_ids: list[str]) -> dict[str, int]:
+        if self.sqlite:
+            marks = ",".join("?" * len(external_ids))
+            sql = f"SELECT external_id, id FROM profiles WHERE workspace_id = ? AND external_id IN ({marks})"
+            return dict(self.cur.execute(sql, (self.ws, *external_ids)).fetchall())
+        sql = (
+            "SELECT external_id, id FROM profiles WHERE workspace_id = %s AND external_id = ANY(%s)"
+        )
+        return dict(self.cur.execute(sql, (self.ws, external_ids)).fetchall())
+
+    def _write(self, body: dict[str, Any]) -> None:
+        now = dt.datetime.now(dt.UTC)
+        at_now = self._time(now)
+        attrs, events = body["attributes"], body["events"]
+        addressed = sorted({o["external_id"] for o in attrs} | {e["external_id"] for e in events})
+        ids = self._ids(addressed)
+        new = [a for a in attrs if a["external_id"] not in ids]
+        if new:
+            self.cur.executemany(self.sql["insert_profile"], [
+                (self.ws, object_id(), a["external_id"], a["first_name"], self._json({}),
+                 self._json({k: a[k] for k in ("plan", "score", "vip")}),
+                 random.randrange(10000), at_now, at_now)
+                for a in new
+            ])  # fmt: skip
+            ids.update(self._ids([a["external_id"] for a in new]))
+        old = [a for a in attrs if a not in new]
+        if old:
+            self.cur.executemany(self.sql["update_profile"], [
+                (a["first_name"], self._json({k: a[k] for k in ("plan", "score", "vip")}),
+                 at_now, ids[a["external_id"]])
+                for a in old
+            ])  # fmt: skip
+        rows = []
+        for e in events:
+            at = min(dt.datetime.fromisoformat(e["time"]), now)
+            rows.append((ids[e["external_id"]], e["name"], self._time(at), at.date(), e["properties"]))  # fmt: skip
+        self.cur.executemany(self.sql["insert_event"], [
+            (self.ws, pid, name, at, self._json(props)) for pid, name, at, _day, props in rows
+        ])  # fmt: skip
+        self.cur.executemany(self.sql["event_stats"], [
+            (pid, name, at, at) for pid, name, at, _day, _props in sorted(rows, key=_by_key)
+        ])  # fmt: skip
+        self.cur.executemany(self.sql["event_days"], [
+            (pid, name, day if not self.sqlite else day.isoformat())
+            for pid, name, _at, day, _props in sorted(rows, key=_by_key)
+        ])  # fmt: skip
+        points = 4 * len(attrs) + len(events)
+        day = now.date() if not self.sqlite else now.date().isoformat()
+        self.cur.execute(self.sql["datapoints"], (self.ws, day, points))
+
+
+def _by_key(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    return row[0], row[1], row[3]
+
+
+RAW_SQL = {
+    "insert_profile": (
+        "INSERT INTO profiles (workspace_id, braze_id, external_id, first_name, standard, "
+        "custom_attributes, random_bucket, total_revenue, created_at, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?)"
+    ),
+    "update_profile": (
+        "UPDATE profiles SET first_name = ?, custom_attributes = ?, updated_at = ? WHERE id = ?"
+    ),
+    "insert_event": (
+        "INSERT INTO custom_events (workspace_id, profile_id, name, time, properties) "
+        "VALUES (?, ?, ?, ?, ?)"
+    ),
+    "event_stats": (
+        "INSERT INTO profile_event_stats (profile_id, name, count, first_at, last_at) "
+        "VALUES (?, ?, 1, ?, ?) ON CONFLICT (profile_id, name) DO UPDATE SET "
+        "count = profile_event_stats.count + 1, "
+        "first_at = min(profile_event_stats.first_at, excluded.first_at), "
+        "last_at = max(profile_event_stats.last_at, excluded.last_at)"
+    ),
+    "event_days": (
+        "INSERT INTO profile_event_days (profile_id, name, day, count) VALUES (?, ?, ?, 1) "
+        "ON CONFLICT (profile_id, name, day) DO UPDATE SET count = profile_event_days.count + 1"
+    ),
+    "datapoints": (
+        "INSERT INTO datapoints (workspace_id, day, source, count) VALUES (?, ?, 'users_track', ?) "
+        "ON CONFLICT (workspace_id, day, source) DO UPDATE SET count = datapoints.count + excluded.count"
+    ),
+}
+
+
+def raw_engine(
+    store: Store, workspace_id: str, payloads: dict[str, list[bytes]]
+) -> dict[str, float]:
+    """Seconds per phase for the raw engine writing the same requests' rows."""
+    engine = RawEngine(store, workspace_id)
+    timings = {}
+    try:
+        for phase, phase_payloads in payloads.items():
+            decoded = [orjson.loads(p) for p in phase_payloads]
+            started = time.perf_counter()
+            for body in decoded:
+                engine.request(body)
+            timings[phase] = time.perf_counter() - started
+    finally:
+        engine.close()
     return timings
 
 
-def _raw_request(
-    conn: sqlite3.Connection, ws: str, body: dict[str, Any], ids: dict[str, int], now: str
-) -> None:
-    attrs = body["attributes"]
-    new = [a for a in attrs if a["external_id"] not in ids]
-    if new:
-        conn.executemany(
-            "INSERT INTO profiles (workspace_id, braze_id, external_id, first_name, standard, "
-            "custom_attributes, random_bucket, total_revenue, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, '{}', ?, ?, 0, ?, ?)",
-            [(ws, object_id(), a["external_id"], a["first_name"],
-              orjson.dumps({k: a[k] for k in ("plan", "score", "vip")}).decode(),
-              random.randrange(10000), now, now) for a in new],
-        )  # fmt: skip
-        placeholders = ",".join("?" * len(new))
-        ids.update(conn.execute(
-            f"SELECT external_id, id FROM profiles WHERE workspace_id = ? AND external_id IN ({placeholders})",
-            (ws, *[a["external_id"] for a in new]),
-        ).fetchall())  # fmt: skip
-    old = [a for a in attrs if a not in new]
-    if old:
-        conn.executemany(
-            "UPDATE profiles SET first_name = ?, custom_attributes = ?, updated_at = ? WHERE id = ?",
-            [(a["first_name"], orjson.dumps({k: a[k] for k in ("plan", "score", "vip")}).decode(),
-              now, ids[a["external_id"]]) for a in old],
-        )  # fmt: skip
-    events = [
-        (ids[e["external_id"]], e["name"], _time(e["time"]), e["properties"])
-        for e in body["events"]
-    ]
-    conn.executemany(
-        "INSERT INTO custom_events (workspace_id, profile_id, name, time, properties) VALUES (?, ?, ?, ?, ?)",
-        [(ws, pid, name, at, orjson.dumps(props).decode()) for pid, name, at, props in events],
-    )
-    conn.executemany(
-        "INSERT INTO profile_event_stats (profile_id, name, count, first_at, last_at) VALUES (?, ?, 1, ?, ?) "
-        "ON CONFLICT (profile_id, name) DO UPDATE SET count = count + 1, "
-        "first_at = min(first_at, excluded.first_at), last_at = max(last_at, excluded.last_at)",
-        [(pid, name, at, at) for pid, name, at, _ in events],
-    )
-    conn.executemany(
-        "INSERT INTO profile_event_days (profile_id, name, day, count) VALUES (?, ?, ?, 1) "
-        "ON CONFLICT (profile_id, name, day) DO UPDATE SET count = count + 1",
-        [(pid, name, at[:10]) for pid, name, at, _ in events],
-    )
-    conn.execute(
-        "INSERT INTO datapoints (workspace_id, day, source, count) VALUES (?, ?, 'users_track', ?) "
-        "ON CONFLICT (workspace_id, day, source) DO UPDATE SET count = count + excluded.count",
-        (ws, now[:10], 4 * len(attrs) + len(events)),
-    )
+# --- the run ---------------------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def _async(manager: contextlib.AbstractContextManager[None]) -> AsyncIterator[None]:
+    with manager:
+        yield
+
+
+def code_version() -> str:
+    """The commit of the cohortbridge package measured, ``+dirty`` when its src/ differs."""
+    root = Path(cohortbridge.__file__).resolve().parents[2]
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", "src"],
+                               capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
+
+
+def cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def start_py_spy(pid: int, output: str) -> subprocess.Popen[bytes]:
+    binary = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    fmt = {".svg": "flamegraph", ".json": "speedscope"}.get(Path(output).suffix, "raw")
+    command = [binary, "record", "--pid", str(pid), "--output", output, "--format", fmt,
+               "--rate", "200", "--subprocesses", "--threads", "--idle"]  # fmt: skip
+    return subprocess.Popen(command, stdout=sys.stderr)
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    count = 6_000 if args.quick else args.profiles
-    work, db_path, url = migrated_database()
-    db = Database.connect(url)
-    async with db.transaction() as conn:
-        boot = await workspaces.bootstrap(conn, "Bench", "http://127.0.0.1")
-    await db.dispose()
+    count = QUICK_PROFILES if args.quick else args.profiles
     payloads = {"create": bodies(count, "create"), "update": bodies(count, "update")}
-    server, base = start_engage(
-        url, work, args.workers, {"COHORTBRIDGE_RATE_USERS_TRACK": str(10**9)}
-    )
-    timings = {}
-    try:
-        await wait_up(base)
-        sampler = RssSampler(server.pid)
-        sampler.start()
-        for phase, phase_payloads in payloads.items():
-            log(f"{phase}: {len(phase_payloads):,} requests …")
-            timings[phase] = await send(base, boot.rest_api_key, phase_payloads, args.concurrency)
-        sampler.stop.set()
-    finally:
-        server.terminate()
-        server.wait(timeout=60)
-    log("raw engine, same rows …")
-    raw = raw_engine(db_path, boot.workspace_id, payloads)
-    objects = 2 * count  # per phase: one attributes object and one event per profile
-    ours = 2 * objects / sum(timings.values())
-    raw_rate = 2 * objects / sum(raw.values())
+    objects = {phase: objects_in(p) for phase, p in payloads.items()}
+    with stores(args.db_url) as store:
+        boot = await bootstrap(store.server_url)
+        raw_boot = await bootstrap(store.raw_url)
+        env = {"COHORTBRIDGE_RATE_USERS_TRACK": str(10**9)}
+        server, base = start_engage(store.server_url, store.work, args.workers, env)
+        phases: dict[str, PhaseResult] = {}
+        spy = None
+        analyzed: dict[str, int] = {}
+        try:
+            stand_in = autovacuum_stand_in(store, store.server_url, analyzed, "server")
+            async with asyncio.timeout(args.timeout), _async(stand_in):
+                await wait_up(base)
+                process = psutil.Process(server.pid)
+                sampler = RssSampler(server.pid)
+                sampler.start()
+                if args.py_spy:
+                    spy = start_py_spy(server.pid, args.py_spy)
+                    await asyncio.sleep(1)
+                for phase, phase_payloads in payloads.items():
+                    log(f"{phase}: {len(phase_payloads):,} requests, {objects[phase]:,} objects …")
+                    phases[phase] = await send(
+                        base, boot.rest_api_key, phase_payloads, args.concurrency, process
+                    )
+                    log(f"  {objects[phase] / phases[phase].seconds:,.0f} objects/s")
+                sampler.stop.set()
+        finally:
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)
+                spy.wait(timeout=60)
+            server.terminate()
+            server.wait(timeout=60)
+        verify(store, store.server_url, boot.workspace_id, count, 2 * count)
+        log("raw engine, same rows …")
+        with autovacuum_stand_in(store, store.raw_url, analyzed, "raw"):
+            raw = raw_engine(store, raw_boot.workspace_id, payloads)
+        verify(store, store.raw_url, raw_boot.workspace_id, count, 2 * count)
+        database = store.version()
+        if store.dialect == "postgresql":
+            database += (
+                ", autovacuum on"
+                if store.autovacuum
+                else ", autovacuum off: its ANALYZE rule applied by the benchmark "
+                f"({analyzed.get('server', 0)} runs for the server, {analyzed.get('raw', 0)} for raw)"
+            )
+
+    total = sum(objects.values())
+    seconds = sum(p.seconds for p in phases.values())
+    raw_seconds = sum(raw.values())
+    latencies = [x for p in phases.values() for x in p.latencies]
+    ours, raw_rate = total / seconds, total / raw_seconds
     return {
         "benchmark": "users_track",
-        **facts(),
         "profiles": count,
-        "concurrency": args.concurrency,
         "requests": sum(len(p) for p in payloads.values()),
-        "objects": 2 * objects,
+        "objects": total,
+        "seconds": round(seconds, 2),
         "objects_per_s": round(ours),
-        "phases_objects_per_s": {phase: round(objects / t) for phase, t in timings.items()},
         "raw_objects_per_s": round(raw_rate),
-        "raw_phases_objects_per_s": {phase: round(objects / t) for phase, t in raw.items()},
         "ratio_to_raw": round(ours / raw_rate, 3),
+        "phases": {
+            phase: {
+                "objects_per_s": round(objects[phase] / p.seconds),
+                "seconds": round(p.seconds, 2),
+                "raw_objects_per_s": round(objects[phase] / raw[phase]),
+                "latency_ms_p50": round(1000 * percentile(p.latencies, 0.5), 1),
+                "latency_ms_p99": round(1000 * percentile(p.latencies, 0.99), 1),
+                "server_cpu_s": round(p.server_cpu_s, 1),
+                "client_cpu_s": round(p.client_cpu_s, 1),
+            }
+            for phase, p in phases.items()
+        },
+        "raw_seconds": round(raw_seconds, 2),
+        "raw_engine": (
+            "stdlib sqlite3, the server's PRAGMAs" if store.dialect == "sqlite" else "psycopg"
+        )
+        + ", one connection, bare executemany, one transaction per request",
+        "latency_ms_p50": round(1000 * percentile(latencies, 0.5), 1),
+        "latency_ms_p99": round(1000 * percentile(latencies, 0.99), 1),
+        # Cores' worth of CPU while the requests ran: server processes, and this (client) one.
+        "server_cpu_cores": round(sum(p.server_cpu_s for p in phases.values()) / seconds, 2),
+        "client_cpu_cores": round(sum(p.client_cpu_s for p in phases.values()) / seconds, 2),
         "server_rss_peak_mb": round(sampler.peak / 2**20, 1),
+        "concurrency": args.concurrency,
+        "clients": f"{args.concurrency} httpx.AsyncClient connections in one process",
+        "workers": args.workers,
+        "database": database,
+        "profiled": bool(args.py_spy),
+        "code": code_version(),
+        **facts(),
+        "cpu": cpu_model(),
+        "load_avg_1m": round(os.getloadavg()[0], 2),
     }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profiles", type=int, default=100_000)
-    parser.add_argument("--concurrency", type=int, default=4)
-    parser.add_argument("--workers", type=int, default=1, help="server worker processes")
-    parser.add_argument("--quick", action="store_true", help="a small smoke run")
-    result = asyncio.run(run(parser.parse_args()))
+    parser = argparse.ArgumentParser(
+        description=(__doc__ or "").splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n".join((__doc__ or "").splitlines()[1:]),
+    )
+    parser.add_argument("--profiles", type=int, default=100_000, help="profiles (default 100000)")
+    parser.add_argument("--concurrency", type=int, default=4, help="concurrent clients (4)")
+    parser.add_argument(
+        "--db-url",
+        help="a loopback PostgreSQL server, e.g. postgresql+psycopg://postgres@127.0.0.1:5432/"
+        "postgres: two throwaway databases are created there and dropped (default: SQLite)",
+    )
+    parser.add_argument("--workers", type=int, default=1, help="server worker processes (1)")
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK_PROFILES:,} profiles")
+    parser.add_argument("--timeout", type=float, default=1800, help="bound of the HTTP part, s")
+    parser.add_argument(
+        "--py-spy",
+        metavar="FILE",
+        help="record the server with py-spy (per thread, idle included) to FILE: collapsed "
+        "stacks, or a flame graph for .svg, speedscope for .json; slows the server down",
+    )
+    args = parser.parse_args()
+    if args.profiles < 1 or args.concurrency < 1:
+        parser.error("--profiles and --concurrency must be positive")
+    # Stopped by a timeout: unwind as on Ctrl-C, so the server stops and databases are dropped.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    result = asyncio.run(run(args))
     print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
 
 
