@@ -1,12 +1,30 @@
-"""Where SQLite and PostgreSQL differ: upserts, greatest/least, row locks."""
+"""Where SQLite and PostgreSQL differ: upserts, greatest/least, row locks, JSON documents."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
-from typing import Any
+from functools import lru_cache
+from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Table, func
+import orjson
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    String,
+    Table,
+    and_,
+    case,
+    cast,
+    exists,
+    func,
+    literal,
+    literal_column,
+    null,
+    or_,
+)
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.dml import Insert
 
 
@@ -45,3 +63,103 @@ def upsert(
 def insert_ignore(dialect: str, table: Table, keys: Sequence[str]) -> Insert:
     stmt = insert_for(dialect, table)
     return stmt.on_conflict_do_nothing(index_elements=list(keys))  # type: ignore[no-any-return]
+
+
+# JSON documents (custom attributes): SQLite ≥ 3.38 and PostgreSQL share the ``->``/``->>``
+# operators with a key on the right; they differ in type names, casts, containment and regex.
+JsonKind = Literal["string", "number", "boolean", "array"]
+_SQLITE_KINDS: dict[str, tuple[str, ...]] = {
+    "string": ("text",), "number": ("integer", "real"), "boolean": ("true", "false"),
+    "array": ("array",),
+}  # fmt: skip
+_PG_KINDS = {"string": "string", "number": "number", "boolean": "boolean", "array": "array"}
+
+
+def json_member(doc: Any, key: str) -> ColumnElement[Any]:
+    """The value under ``key`` as JSON (SQL NULL when the key is missing)."""
+    return doc.op("->")(literal(key, String()))  # type: ignore[no-any-return]
+
+
+def json_is(dialect: str, member: Any, kind: JsonKind) -> ColumnElement[bool]:
+    if dialect == "postgresql":
+        return func.jsonb_typeof(member) == _PG_KINDS[kind]
+    return func.json_type(member).in_(_SQLITE_KINDS[kind])
+
+
+def json_text(dialect: str, doc: Any, key: str) -> ColumnElement[Any]:
+    """A string member as SQL text (NULL unless it is a JSON string)."""
+    member = json_member(doc, key)
+    value = doc.op("->>")(literal(key, String()))
+    return case((json_is(dialect, member, "string"), value), else_=null())
+
+
+def json_number(dialect: str, doc: Any, key: str) -> ColumnElement[Any]:
+    """A number member as an SQL number (NULL unless it is a JSON number).
+
+    The CASE guards the cast on PostgreSQL, which would fail on a string.
+    """
+    member = json_member(doc, key)
+    value = doc.op("->>")(literal(key, String()))
+    if dialect == "postgresql":
+        value = cast(value, Float())
+    return case((json_is(dialect, member, "number"), value), else_=null())
+
+
+def json_time(dialect: str, doc: Any, key: str) -> ColumnElement[Any]:
+    """The ISO text of a time member stored as ``{"$time": "…Z"}``."""
+    path = "$time" if dialect == "postgresql" else '$."$time"'
+    return json_member(doc, key).op("->>")(literal(path, String()))
+
+
+def json_array_has(dialect: str, doc: Any, key: str, value: str | float | bool) -> Any:
+    """Whether the member is an array holding ``value`` (same JSON type and value)."""
+    member = json_member(doc, key)
+    if dialect == "postgresql":
+        wanted = cast(literal(orjson.dumps([value]).decode(), String()), JSONB())
+        return and_(json_is(dialect, member, "array"), member.op("@>")(wanted))
+    items = func.json_each(member).table_valued("value", "type").alias("item")
+    if isinstance(value, bool):
+        match = items.c.type == ("true" if value else "false")
+    else:
+        kinds = ("text",) if isinstance(value, str) else ("integer", "real")
+        match = and_(items.c.type.in_(kinds), items.c.value == value)
+    return and_(json_is(dialect, member, "array"), exists().select_from(items).where(match))
+
+
+def json_matches(dialect: str, doc: Any, key: str, pattern: str) -> Any:
+    """A string member, or any string in an array member, matches ``pattern`` (ignoring case)."""
+    member = json_member(doc, key)
+    if dialect == "postgresql":
+        empty: ColumnElement[Any] = literal_column("'[]'::jsonb")
+        as_array = case((json_is(dialect, member, "array"), member), else_=empty)
+        items = func.jsonb_array_elements_text(as_array).table_valued("value").alias("item")
+        in_array = exists().select_from(items).where(items.c.value.op("~*")(pattern))
+        return or_(json_text(dialect, doc, key).op("~*")(pattern), in_array)
+    items = func.json_each(member).table_valued("value", "type").alias("item")
+    in_array = (
+        exists()
+        .select_from(items)
+        .where(items.c.type == "text", func.cb_regexp(pattern, items.c.value) == 1)
+    )
+    scalar = func.cb_regexp(pattern, json_text(dialect, doc, key)) == 1
+    return or_(scalar, and_(json_is(dialect, member, "array"), in_array))
+
+
+def regexp_ignoring_case(pattern: str | None, value: Any) -> int | None:
+    """SQLite's ``cb_regexp(pattern, value)``, registered on every connection (engine.py)."""
+    if pattern is None or not isinstance(value, str):
+        return None
+    return 1 if _compiled(pattern).search(value) else 0
+
+
+@lru_cache(maxsize=256)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern, re.IGNORECASE)
+
+
+def json_as_text(dialect: str, member: Any) -> Any:
+    """A JSON value as the text of its JSON form on SQLite (``"x"``, ``[]``, ``true``); on
+    PostgreSQL a scalar's bare text (``x``, ``true``) and a container's JSON text."""
+    if dialect == "postgresql":
+        return member.op("#>>")(literal_column("'{}'::text[]"))
+    return member

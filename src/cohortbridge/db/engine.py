@@ -18,6 +18,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from cohortbridge.db.dialect import regexp_ignoring_case
+
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=NORMAL",
@@ -53,6 +55,8 @@ def _sqlite_engine(url: str, *, begin: str, pool_size: int) -> AsyncEngine:
         for pragma in SQLITE_PRAGMAS:
             cursor.execute(pragma)
         cursor.close()
+        # Segment filters' "matches regex" (PostgreSQL has ``~*``; SQLite has no regex of its own).
+        dbapi_connection.create_function("cb_regexp", 2, regexp_ignoring_case, deterministic=True)
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:

@@ -1,0 +1,1 @@
+"""Pure rules of segments: the filter vocabulary, its validation and its description."""
