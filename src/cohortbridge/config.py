@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     # How long a cohort import request waits for another one on the same cohort before it
     # answers 423 Resource locked (which partners retry).
     cohort_lock_timeout_s: float = 30.0
+    # How long the download URL of a segment export stays valid (Braze: "a few hours").
+    export_url_ttl_s: int = 6 * 3600
     log_level: str = "info"
 
     def database_url(self, side: Side) -> str:
@@ -72,6 +74,10 @@ class Settings(BaseSettings):
             else (self.analytics_host, self.analytics_port)
         )
         return f"http://{host}:{port}"
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.data_dir / "exports"
 
     def ensure_data_dir(self) -> Path:
         self.data_dir.mkdir(parents=True, exist_ok=True)

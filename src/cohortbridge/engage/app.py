@@ -17,6 +17,7 @@ from cohortbridge.db.engine import Database
 from cohortbridge.engage.cohorts.endpoints import router as cohorts_router
 from cohortbridge.engage.errors import BrazeError
 from cohortbridge.engage.http import EngageState, json_response
+from cohortbridge.engage.segments.endpoints import router as segments_router
 from cohortbridge.engage.users.endpoints import router as users_router
 from cohortbridge.engage.users.schemas import COMPONENTS
 from cohortbridge.kit.ratelimit import FixedWindowLimiter
@@ -26,10 +27,12 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     """The app; ``db`` is passed in by tests and by ``up``, else made from settings."""
     owns_db = db is None
     database = db or Database.connect(settings.database_url("engage"))
+    state = EngageState(settings=settings, db=database, limiter=FixedWindowLimiter())
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        await state.background.aclose()
         if owns_db:
             await database.dispose()
 
@@ -39,9 +42,10 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         description="Braze-compatible REST API of cohortbridge.",
         lifespan=lifespan,
     )
-    app.state.engage = EngageState(settings=settings, db=database, limiter=FixedWindowLimiter())
+    app.state.engage = state
     app.include_router(users_router)
     app.include_router(cohorts_router)
+    app.include_router(segments_router)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -27,6 +27,7 @@ from cohortbridge.engage.partners.service import PartnerClient
 from cohortbridge.engage.partners.service import authenticate as partner_auth
 from cohortbridge.engage.partners.service import record_use as record_partner_use
 from cohortbridge.engage.workspaces.repository import workspace_of_app
+from cohortbridge.jobs.background import Background
 from cohortbridge.kit.ratelimit import FixedWindowLimiter
 
 Handler = Callable[[AsyncConnection, Principal, Any], Awaitable[tuple[int, dict[str, Any]]]]
@@ -37,6 +38,7 @@ class EngageState:
     settings: Settings
     db: Database
     limiter: FixedWindowLimiter
+    background: Background = field(default_factory=Background)
 
 
 def state_of(request: Request) -> EngageState:
@@ -116,7 +118,11 @@ async def run_braze_endpoint(
     state = state_of(request)
     headers: dict[str, str] = {}
     try:
-        payload = await read_json(request, state.settings.max_body_bytes)
+        payload: Any = (
+            dict(request.query_params)
+            if request.method == "GET"
+            else await read_json(request, state.settings.max_body_bytes)
+        )
         async with state.db.read() as conn:
             principal = await authenticate(conn, api_key_of(request, payload), permission)
         headers = _count_request(state, principal.workspace_id, limit_group)
@@ -225,6 +231,7 @@ async def run_app_endpoint(
 # PostgreSQL's serialization failure and deadlock: the transaction is safe to run again.
 RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
 LOCK_NOT_AVAILABLE = "55P03"
+INVALID_REGULAR_EXPRESSION = "2201B"
 ATTEMPTS = 3
 Work = Callable[[AsyncConnection], Awaitable[tuple[int, dict[str, Any]]]]
 
@@ -255,6 +262,11 @@ async def run_transaction(
         except DBAPIError as error:
             if _sqlstate(error) == LOCK_NOT_AVAILABLE:
                 raise BrazeError(423, "Resource locked") from error
+            if _sqlstate(error) == INVALID_REGULAR_EXPRESSION:
+                # A segment's regex that Python accepted but PostgreSQL's engine does not.
+                raise BrazeError(
+                    400, "Invalid filter: a regular expression is not valid"
+                ) from error
             if attempt == ATTEMPTS or _sqlstate(error) not in RETRYABLE_SQLSTATES:
                 raise
     raise AssertionError("unreachable")

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, delete, func, literal, select, text, update
+from sqlalchemy import BigInteger, delete, func, literal, select, text, tuple_, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -207,3 +207,18 @@ async def move_memberships(conn: AsyncConnection, source_id: int, target_id: int
     )
     await conn.execute(stmt.on_conflict_do_nothing())
     await conn.execute(delete(cohort_members).where(cm.profile_id == source_id))
+
+
+async def named(
+    conn: AsyncConnection, workspace_id: str, keys: Sequence[tuple[str, str]]
+) -> list[RowMapping]:
+    """Partner, cohort id, name and partner display name of these cohorts (no counting)."""
+    if not keys:
+        return []
+    c = cohorts.c
+    query = (
+        select(c.partner, c.cohort_id, c.name, partners.c.display_name)
+        .join(partners, partners.c.slug == c.partner)
+        .where(c.workspace_id == workspace_id, tuple_(c.partner, c.cohort_id).in_(list(keys)))
+    )
+    return list((await conn.execute(query)).mappings())

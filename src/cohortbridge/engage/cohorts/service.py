@@ -119,3 +119,16 @@ async def members(
         if row["partner"] == partner and row["cohort_id"] == cohort_id:
             return await repo.member_external_ids(conn, row["id"])
     return []
+
+
+async def titles(
+    conn: AsyncConnection, workspace_id: str, keys: set[tuple[str, str]]
+) -> dict[tuple[str, str], str]:
+    """Display titles (spec braze §1.8) of the cohorts a segment names, as far as they exist."""
+    rows = await repo.named(conn, workspace_id, sorted(keys))
+    return {
+        (row["partner"], row["cohort_id"]): logic.display_title(
+            row["display_name"], row["name"], row["cohort_id"]
+        )
+        for row in rows
+    }

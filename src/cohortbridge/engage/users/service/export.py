@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -77,9 +78,17 @@ async def export_ids(conn: AsyncConnection, workspace_id: str, payload: Any) -> 
 
 
 async def export_users(
-    conn: AsyncConnection, ids: Sequence[int], fields: frozenset[str] | None
+    conn: AsyncConnection,
+    ids: Sequence[int],
+    fields: frozenset[str] | None,
+    *,
+    history_since: datetime | None = None,
 ) -> list[dict[str, Any]]:
-    """Export objects for profiles, in the order of ``ids``; a handful of queries in all."""
+    """Export objects for profiles, in the order of ``ids``; a handful of queries in all.
+
+    With ``history_since``, ``custom_events`` and ``purchases`` list only the entries seen since
+    then (segment exports: the last 90 days), their ``first`` and ``count`` still all-time.
+    """
     rows = {row["id"]: row for row in await repo.full_profiles(conn, ids)}
     aliases: dict[int, list[dict[str, str]]] = defaultdict(list)
     for row in await repo.aliases_of(conn, ids):
@@ -88,10 +97,12 @@ async def export_users(
         )
     events: dict[int, list[Any]] = defaultdict(list)
     for row in await repo.event_stats_of(conn, ids):
-        events[row["profile_id"]].append(row)
+        if history_since is None or row["last_at"] >= history_since:
+            events[row["profile_id"]].append(row)
     purchases: dict[int, list[Any]] = defaultdict(list)
     for row in await repo.purchase_stats_of(conn, ids):
-        purchases[row["profile_id"]].append(row)
+        if history_since is None or row["last_at"] >= history_since:
+            purchases[row["profile_id"]].append(row)
     devices: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for row in await repo.devices_of(conn, ids):
         devices[row["profile_id"]].append(dict(row))

@@ -1,0 +1,1 @@
+"""Segments: definitions (create, update, archive, read), their audience, their exports."""
