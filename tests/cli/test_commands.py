@@ -12,11 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from typer.testing import CliRunner
 
 from cohortbridge.cli.main import app
-from cohortbridge.db.engine import Database
 
 CLI = [sys.executable, "-m", "cohortbridge.cli"]
 
@@ -36,14 +34,6 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
-
-
-@pytest.fixture
-def cli_env(engage_db: Database, tmp_path: Path) -> dict[str, str]:
-    return {
-        "COHORTBRIDGE_DATA_DIR": str(tmp_path / "var"),
-        "COHORTBRIDGE_ENGAGE_DATABASE_URL": engage_db.url,
-    }
 
 
 def test_bootstrap_reuses_workspace_and_keys_work(cli_env: dict[str, str]) -> None:

@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from cohortbridge.cli.runtime import console, fail, print_json, run_in_transaction, settings_of
+from cohortbridge.cli.segments import app as segments_app
 from cohortbridge.engage.errors import NotFoundError
 from cohortbridge.engage.workspaces import permissions as perms
 from cohortbridge.engage.workspaces.logic import DEFAULT_WORKSPACE
@@ -149,6 +150,7 @@ import_keys_app = typer.Typer(
     help="Data import keys (the partner's client_secret) of a workspace.", no_args_is_help=True
 )
 cohorts_app = typer.Typer(help="Cohorts imported by partners.", no_args_is_help=True)
+app.add_typer(segments_app, name="segments")
 app.add_typer(partners_app, name="partners")
 app.add_typer(import_keys_app, name="import-keys")
 app.add_typer(cohorts_app, name="cohorts")

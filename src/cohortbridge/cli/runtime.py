@@ -20,6 +20,8 @@ from cohortbridge.config import SIDES, Settings, Side
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
 
+    from cohortbridge.db.engine import Database
+
 T = TypeVar("T")
 console = Console()
 err_console = Console(stderr=True)
@@ -51,6 +53,25 @@ def run_in_transaction(
         try:
             async with db.transaction() as conn:
                 return await work(conn)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(main())
+
+
+def run_with_database(
+    settings: Settings, side: Side, work: Callable[[Database], Awaitable[T]]
+) -> T:
+    """Migrate and hand ``work`` the database, for commands that open several transactions
+    (long reads, exports)."""
+    from cohortbridge.db.engine import Database
+
+    migrate_side(settings, side)
+
+    async def main() -> T:
+        db = Database.connect(settings.database_url(side))
+        try:
+            return await work(db)
         finally:
             await db.dispose()
 
