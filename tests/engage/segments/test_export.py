@@ -126,7 +126,9 @@ async def test_one_running_export_per_segment(
     assert busy.json() == {"message": "An export of this segment is already running; retry "
                                       "when it has finished"}  # fmt: skip
     # Another segment's export is not held up.
-    assert (await start(engage, auth, other)).status_code == 201
+    elsewhere = await start(engage, auth, other)
+    assert elsewhere.status_code == 201
+    await download(engage, elsewhere.json()["url"])
 
 
 async def test_an_export_whose_process_died_is_taken_over(

@@ -145,11 +145,11 @@ async def test_depth_and_size_are_bounded(engage: httpx.AsyncClient, auth: dict[
     ({"name": "n", "filter": BLUE, "tags": "x"}, "'tags' must be an array of at most 100 "
      "non-empty strings"),
     ({"name": "n", "filter": {"partner_cohorts": {"partner": "nobody", "comparison":
-      "includes_value", "value": "c"}}}, "Invalid filter: unknown partner 'nobody' "
-     "(see `engage partners`)"),
+      "includes_value", "value": "c"}}}, "Invalid filter at filter.partner_cohorts: "
+     "unknown partner 'nobody' (see `engage partners`)"),
     ({"name": "n", "filter": {"segment_membership": {"comparison": "includes_value",
                                                      "value": "nope"}}},
-     "Invalid filter: segment_membership names an unknown segment 'nope'"),
+     "Invalid filter at filter.segment_membership.value: unknown segment 'nope'"),
 ])  # fmt: skip
 async def test_bad_create_bodies(
     engage: httpx.AsyncClient, auth: dict[str, str], body: dict[str, Any], message: str
@@ -192,7 +192,7 @@ async def test_segment_membership_does_not_nest(
     itself = await engage.post("/segments/update", json={"segment_id": uses,
                                "filter": _member_of(uses)}, headers=auth)  # fmt: skip
     assert itself.json()["message"] == (
-        "Invalid filter: a segment cannot name itself in segment_membership"
+        "Invalid filter at filter.segment_membership.value: a segment cannot name itself"
     )
     # Dropping the reference frees the base segment again.
     freed = await engage.post("/segments/update", json={"segment_id": uses, "filter": BLUE},

@@ -340,3 +340,14 @@ def leaf(key: str, body: Any, path: str) -> t.Node:
         return _cohorts_of(partner.group(1))(body, path)
     known = _one_of(["AND", "OR", "NOT", *LEAVES, "<partner>_cohorts"])
     raise InvalidFilter(path, f"unknown filter '{key[:64]}' (known: {known})")
+
+
+def leaves(raw: Any, path: str = "filter") -> list[tuple[str, str, Any]]:
+    """(path, key, body) of every filter of a definition that ``parse`` accepted, so that a
+    rule checked later (an unknown segment, say) can name where it failed."""
+    ((key, body),) = raw.items()
+    if key in ("AND", "OR"):
+        return [leaf for i, item in enumerate(body) for leaf in leaves(item, f"{path}.{key}[{i}]")]
+    if key == "NOT":
+        return leaves(body, f"{path}.NOT")
+    return [(f"{path}.{key}", key, body)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,7 +16,7 @@ from cohortbridge.engage.errors import BrazeError
 from cohortbridge.engage.partners import repository as partners
 from cohortbridge.engage.segments.logic import tree as t
 from cohortbridge.engage.segments.logic.describe import Names, describe
-from cohortbridge.engage.segments.logic.parse import InvalidFilter, parse
+from cohortbridge.engage.segments.logic.parse import InvalidFilter, leaves, parse
 from cohortbridge.engage.segments.repository import audience
 from cohortbridge.engage.segments.repository import definitions as repo
 from cohortbridge.engage.users.logic.times import format_time
@@ -131,32 +132,61 @@ def prepare_update(payload: dict[str, Any]) -> Draft:
     return draft
 
 
+def _where(definition: Any, matches: Callable[[str, dict[str, Any]], bool]) -> str:
+    """The path of the first filter of the definition that ``matches``."""
+    for path, key, body in leaves(definition):
+        if matches(key, body):
+            return path
+    return "filter"
+
+
+def _names_partner(partner: str) -> Callable[[str, dict[str, Any]], bool]:
+    return lambda key, body: _partner_of(key, body) == partner
+
+
+def _partner_of(key: str, body: dict[str, Any]) -> str | None:
+    if key == "partner_cohorts":
+        return body.get("partner")
+    return key.removesuffix("_cohorts") if key.endswith("_cohorts") else None
+
+
 async def _check_names(
-    conn: AsyncConnection, workspace_id: str, tree: t.Node, segment_id: str | None
+    conn: AsyncConnection, workspace_id: str, draft: Draft, segment_id: str | None
 ) -> set[str]:
     """The segments and partners a definition names must exist; Segment Membership does not
     nest (Braze's rule: a segment that uses it cannot itself be named), so no cycle can form."""
-    named = t.segments_named(tree)
+    assert draft.tree is not None
+    named = t.segments_named(draft.tree)
+
+    def refused(value: str, reason: str) -> BrazeError:
+        def names_it(key: str, body: dict[str, Any]) -> bool:
+            return key == "segment_membership" and body.get("value") == value
+
+        path = f"{_where(draft.definition, names_it)}.value"
+        return _invalid(InvalidFilter(path, reason))
+
     if segment_id is not None and segment_id in named:
-        raise _bad("Invalid filter: a segment cannot name itself in segment_membership")
+        raise refused(segment_id, "a segment cannot name itself")
     found = {row["id"] for row in await repo.get_many(conn, workspace_id, sorted(named))}
     for missing in sorted(named - found):
-        raise _bad(f"Invalid filter: segment_membership names an unknown segment '{missing}'")
+        raise refused(missing, f"unknown segment '{missing}'")
     for nested in sorted(await repo.references_of(conn, sorted(named))):
-        raise _bad(f"Invalid filter: segment '{nested}' uses segment_membership itself, so it "
-                   "cannot be named by another segment")  # fmt: skip
+        raise refused(nested, f"segment '{nested}' uses segment_membership itself, so it "
+                              "cannot be named by another segment")  # fmt: skip
     if named and segment_id is not None and await repo.referenced_by(conn, segment_id):
-        raise _bad("Invalid filter: other segments name this one in segment_membership, so it "
-                   "cannot use segment_membership itself")  # fmt: skip
-    for partner, _cohort in sorted(t.cohorts_named(tree)):
+        raise refused(sorted(named)[0], "other segments name this one in segment_membership, "
+                                        "so it cannot use segment_membership itself")  # fmt: skip
+    for partner, _cohort in sorted(t.cohorts_named(draft.tree)):
         if await partners.get_partner(conn, partner) is None:
-            raise _bad(f"Invalid filter: unknown partner '{partner}' (see `engage partners`)")
+            path = _where(draft.definition, _names_partner(partner))
+            reason = f"unknown partner '{partner}' (see `engage partners`)"
+            raise _invalid(InvalidFilter(path, reason))
     return named
 
 
 async def create(conn: AsyncConnection, workspace_id: str, draft: Draft) -> dict[str, Any]:
     assert draft.tree is not None and draft.name is not None
-    named = await _check_names(conn, workspace_id, draft.tree, None)
+    named = await _check_names(conn, workspace_id, draft, None)
     now = utcnow()
     segment_id = str(uuid.uuid4())
     await repo.insert_segment(conn, {
@@ -184,7 +214,7 @@ async def update(conn: AsyncConnection, workspace_id: str, draft: Draft) -> dict
         raise _bad("Segment is archived")
     values: dict[str, Any] = {"updated_at": utcnow()}
     if draft.tree is not None:
-        named = await _check_names(conn, workspace_id, draft.tree, row["id"])
+        named = await _check_names(conn, workspace_id, draft, row["id"])
         await repo.set_references(conn, row["id"], named)
         values["definition"] = draft.definition
     changes = {
