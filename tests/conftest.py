@@ -26,7 +26,10 @@ import uvicorn
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from cohortbridge.config import Settings
+from cohortbridge.analytics.app import create_app as create_analytics
+from cohortbridge.analytics.projects import service as projects
+from cohortbridge.analytics.tables import metadata as analytics_metadata
+from cohortbridge.config import Settings, Side
 from cohortbridge.db import migrate
 from cohortbridge.db.engine import Database
 from cohortbridge.engage.app import create_app as create_engage
@@ -81,13 +84,12 @@ class PostgresServer:
             conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
 
-@pytest.fixture(scope="session")
-def engage_template(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A migrated engage database for the session: a SQLite file to copy, or a PG database."""
+def _template(side: Side, backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated database of one side for the session: a SQLite file to copy, or a PG one."""
     if backend == "sqlite":
-        path = tmp_path_factory.mktemp("template") / "engage.db"
+        path = tmp_path_factory.mktemp("template") / f"{side}.db"
         url = f"sqlite+aiosqlite:///{path}"
-        migrate.upgrade("engage", url)
+        migrate.upgrade(side, url)
         yield url
         return
     server = PostgresServer(os.environ.get("COHORTBRIDGE_TEST_POSTGRES_URL", DEFAULT_PG))
@@ -98,9 +100,19 @@ def engage_template(backend: str, tmp_path_factory: pytest.TempPathFactory) -> I
         if os.environ.get("CI"):
             pytest.fail(f"{reason} (CI must run the PostgreSQL suite)")
         pytest.skip(reason)
-    migrate.upgrade("engage", url)
+    migrate.upgrade(side, url)
     yield url
     server.drop()
+
+
+@pytest.fixture(scope="session")
+def engage_template(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    yield from _template("engage", backend, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def analytics_template(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    yield from _template("analytics", backend, tmp_path_factory)
 
 
 # Rows the migrations seed (the built-in partner) survive the per-test cleanup.
@@ -127,6 +139,29 @@ async def engage_db(backend: str, engage_template: str, tmp_path: Path) -> Async
     else:
         db = Database.connect(engage_template)
         await _truncate_postgres(db)
+    yield db
+    await db.dispose()
+
+
+async def _truncate_analytics(db: Database) -> None:
+    names = ", ".join(f'"{t.name}"' for t in analytics_metadata.sorted_tables)
+    async with db.transaction() as conn:
+        await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+async def analytics_db(
+    backend: str, analytics_template: str, tmp_path: Path
+) -> AsyncIterator[Database]:
+    """A clean, migrated analytics database for one test."""
+    if backend == "sqlite":
+        source = Path(analytics_template.removeprefix("sqlite+aiosqlite:///"))
+        target = tmp_path / "analytics.db"
+        shutil.copyfile(source, target)
+        db = Database.connect(f"sqlite+aiosqlite:///{target}")
+    else:
+        db = Database.connect(analytics_template)
+        await _truncate_analytics(db)
     yield db
     await db.dispose()
 
@@ -192,4 +227,29 @@ def live_engage(settings: Settings, engage_db: Database) -> Iterator[LiveServer]
     """engage served over real HTTP on 127.0.0.1, on the test's database."""
     served = settings.model_copy(update={"engage_database_url": engage_db.url})
     with LiveServer(create_engage(served)) as server:
+        yield server
+
+
+@pytest.fixture
+async def analytics(settings: Settings, analytics_db: Database) -> AsyncIterator[httpx.AsyncClient]:
+    """The analytics app over ASGI (no sockets), for wire tests."""
+    app = create_analytics(settings, analytics_db)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://analytics.test") as client:
+        yield client
+
+
+@pytest.fixture
+async def project(analytics_db: Database) -> dict[str, Any]:
+    """A project: its id, API key and secret key."""
+    async with analytics_db.transaction() as conn:
+        created = await projects.create_project(conn, "Test Project")
+    return created.model_dump()
+
+
+@pytest.fixture
+def live_analytics(settings: Settings, analytics_db: Database) -> Iterator[LiveServer]:
+    """analytics served over real HTTP on 127.0.0.1, on the test's database."""
+    served = settings.model_copy(update={"analytics_database_url": analytics_db.url})
+    with LiveServer(create_analytics(served)) as server:
         yield server

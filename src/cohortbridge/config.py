@@ -57,6 +57,17 @@ class Settings(BaseSettings):
     # How long the download URL of a segment export stays valid (Braze: "a few hours").
     export_url_ttl_s: int = 6 * 3600
     log_level: str = "info"
+    # analytics ingestion (spec amplitude §1.5): events per second per device and per user,
+    # averaged over the window, for HTTP V2 and Batch; events per device or user per 24 hours.
+    ingest_eps_http: int = 30
+    ingest_eps_batch: int = 1000
+    ingest_throttle_window_s: int = 30
+    ingest_daily_quota: int = 500_000
+    ingest_max_http_bytes: int = 1024 * 1024
+    ingest_max_batch_bytes: int = 20 * 1024 * 1024
+    ingest_max_events: int = 2000
+    # Events older than this many days are deleted (None keeps them all).
+    event_retention_days: int | None = None
 
     def database_url(self, side: Side) -> str:
         explicit = self.engage_database_url if side == "engage" else self.analytics_database_url

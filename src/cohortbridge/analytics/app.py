@@ -1,13 +1,22 @@
-"""The analytics ASGI application (Amplitude-compatible). Ingestion arrives with its issue."""
+"""The analytics ASGI application (Amplitude-compatible)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException
 
 from cohortbridge import __version__
+from cohortbridge.analytics.http import AnalyticsState, json_response
+from cohortbridge.analytics.ingest.endpoints import router as ingest_router
+from cohortbridge.analytics.ingest.schemas import COMPONENTS
+from cohortbridge.analytics.ingest.throttle import Throttle
+from cohortbridge.analytics.profile.endpoints import router as profile_router
 from cohortbridge.config import Settings
 from cohortbridge.db.engine import Database
 
@@ -22,12 +31,48 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         if owns_db:
             await database.dispose()
 
-    app = FastAPI(title="cohortbridge analytics", version=__version__, lifespan=lifespan)
-    app.state.db = database
-    app.state.settings = settings
+    app = FastAPI(
+        title="cohortbridge analytics",
+        version=__version__,
+        description="Amplitude-compatible ingestion and User Profile API of cohortbridge.",
+        lifespan=lifespan,
+    )
+    app.state.analytics = AnalyticsState(
+        settings=settings, db=database, throttle=Throttle(settings.ingest_throttle_window_s)
+    )
+    app.include_router(ingest_router)
+    app.include_router(profile_router)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "side": "analytics", "version": __version__}
 
+    _install_error_handlers(app)
+    _document_hand_parsed_bodies(app)
     return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(HTTPException)
+    async def _http(_request: Request, error: HTTPException) -> Response:
+        if error.status_code == 404:
+            return json_response(404, {"code": 404, "error": "Invalid request path"})
+        return json_response(error.status_code, {"code": error.status_code,
+                                                 "error": str(error.detail)})  # fmt: skip
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, _error: RequestValidationError) -> Response:
+        return json_response(400, {"code": 400, "error": "Invalid request"})
+
+
+def _document_hand_parsed_bodies(app: FastAPI) -> None:
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(COMPONENTS)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

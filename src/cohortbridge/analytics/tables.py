@@ -1,5 +1,8 @@
 """Imports every analytics table so that ``metadata`` is complete (Alembic, schema tests)."""
 
+from cohortbridge.analytics.identity import models as _identity
+from cohortbridge.analytics.ingest import models as _ingest
 from cohortbridge.analytics.metadata import metadata
+from cohortbridge.analytics.projects import models as _projects
 
-__all__ = ["metadata"]
+__all__ = ["_identity", "_ingest", "_projects", "metadata"]

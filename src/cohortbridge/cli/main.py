@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from cohortbridge import __version__
+from cohortbridge.cli import analytics as analytics_commands
 from cohortbridge.cli import db as db_commands
 from cohortbridge.cli import engage as engage_commands
 from cohortbridge.cli import serve as serve_commands
@@ -52,3 +53,4 @@ app.command("up", help=serve_commands.up.__doc__)(serve_commands.up)
 app.command("serve", help=serve_commands.serve.__doc__)(serve_commands.serve)
 app.add_typer(db_commands.app, name="db")
 app.add_typer(engage_commands.app, name="engage")
+app.add_typer(analytics_commands.app, name="analytics")

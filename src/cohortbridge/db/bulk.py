@@ -214,3 +214,12 @@ def write_time(dialect: str, value: datetime) -> Any:
     if isinstance(value, str):
         return value
     return _sqlite_time(value) if dialect == "sqlite" else as_utc(value)
+
+
+def read_time(value: Any) -> datetime | None:
+    """A timestamp read through ``exec_driver_sql``: SQLite's text or PostgreSQL's datetime."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return as_utc(datetime.fromisoformat(value))
+    return as_utc(value)

@@ -163,3 +163,23 @@ def json_as_text(dialect: str, member: Any) -> Any:
     if dialect == "postgresql":
         return member.op("#>>")(literal_column("'{}'::text[]"))
     return member
+
+
+async def reserve_ids(conn: Any, table: str, column: str, count: int) -> list[int]:
+    """``count`` fresh values of an auto-increment key, known before the rows are inserted.
+
+    PostgreSQL draws them from the column's sequence; SQLite continues after the largest key,
+    which is safe because the caller holds SQLite's single write lock (``BEGIN IMMEDIATE``).
+    """
+    if count <= 0:
+        return []
+    if conn.dialect.name == "postgresql":
+        result = await conn.exec_driver_sql(
+            f"SELECT nextval(pg_get_serial_sequence('{table}', '{column}')) "
+            "FROM generate_series(1, %s)",
+            (count,),
+        )
+        return [int(row[0]) for row in result.all()]
+    result = await conn.exec_driver_sql(f"SELECT COALESCE(MAX({column}), 0) FROM {table}")
+    start = int(result.scalar_one()) + 1
+    return list(range(start, start + count))

@@ -1,0 +1,97 @@
+"""The shared shape of analytics' Amplitude endpoints: JSON bodies that always carry ``code``
+(the SDKs read the status from the body, spec amplitude §1.6), bounded request bodies, and one
+transaction per request, run again after a lost race."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import orjson
+from fastapi import Request
+from fastapi.responses import Response
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from cohortbridge.analytics.ingest.throttle import Throttle
+from cohortbridge.config import Settings
+from cohortbridge.db.engine import Database
+
+T = TypeVar("T")
+
+
+@dataclass
+class AnalyticsState:
+    settings: Settings
+    db: Database
+    throttle: Throttle
+
+
+def state_of(request: Request) -> AnalyticsState:
+    state: AnalyticsState = request.app.state.analytics
+    return state
+
+
+ATTEMPTS = 3
+RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+
+
+class AmplitudeError(Exception):
+    """An expected failure, answered as ``{"code": status, "error": …, **extra}``."""
+
+    def __init__(self, status: int, error: str, **extra: Any) -> None:
+        super().__init__(error)
+        self.status = status
+        self.body: dict[str, Any] = {"code": status, "error": error, **extra}
+
+    @classmethod
+    def of(cls, body: dict[str, Any]) -> AmplitudeError:
+        """An error whose body is already built (the index maps of invalid events)."""
+        error = cls(int(body["code"]), str(body["error"]))
+        error.body = body
+        return error
+
+
+def json_response(status: int, body: Any) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+def error_response(error: AmplitudeError) -> Response:
+    return json_response(error.status, error.body)
+
+
+PAYLOAD_TOO_LARGE = "Payload too large"
+
+
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        raise AmplitudeError(413, PAYLOAD_TOO_LARGE)
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > max_bytes:
+            raise AmplitudeError(413, PAYLOAD_TOO_LARGE)
+    return bytes(raw)
+
+
+def _lost_race(error: DBAPIError) -> bool:
+    if isinstance(error, IntegrityError):
+        return True  # a user id or device created by a concurrent request
+    return getattr(error.orig, "sqlstate", None) in RETRYABLE_SQLSTATES
+
+
+async def in_transaction(db: Database, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    """Run ``work`` in one write transaction, again after a lost race (three times at most)."""
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            async with db.write_turn(), db.transaction() as conn:
+                return await work(conn)
+        except DBAPIError as error:
+            if attempt == ATTEMPTS or not _lost_race(error):
+                if _lost_race(error):
+                    # 503: "internal failure, retry is safe (no duplication)".
+                    raise AmplitudeError(503, "Service Unavailable") from error
+                raise
+    raise AssertionError("unreachable")
