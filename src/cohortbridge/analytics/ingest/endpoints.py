@@ -130,11 +130,6 @@ async def _form(request: Request) -> dict[str, str]:
     return params
 
 
-@router.api_route(
-    "/identify",
-    methods=["GET", "POST"],
-    summary="Set user properties without sending an event (Identify API)",
-)
 async def identify_api(request: Request) -> Response:
     state = state_of(request)
     try:
@@ -156,3 +151,10 @@ async def identify_api(request: Request) -> Response:
     except AmplitudeError as error:
         return error_response(error)
     return PlainTextResponse("success")
+
+
+for _method in ("POST", "GET"):
+    router.add_api_route(
+        "/identify", identify_api, methods=[_method], operation_id=f"identify_{_method.lower()}",
+        summary="Set user properties without sending an event (Identify API)",
+    )  # fmt: skip
