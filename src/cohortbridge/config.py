@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     ingest_max_events: int = 2000
     # Events older than this many days are deleted (None keeps them all).
     event_retention_days: int | None = None
+    # How often analytics prunes insert ids and expired events.
+    maintenance_interval_s: float = 3600.0
 
     def database_url(self, side: Side) -> str:
         explicit = self.engage_database_url if side == "engage" else self.analytics_database_url

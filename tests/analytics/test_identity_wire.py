@@ -163,3 +163,18 @@ async def test_projects_never_see_each_others_users(
     async with analytics_db.read() as conn:
         assert await identities.find_user(conn, other["project_id"], user_id=None,
                                           device_id="nobody") is None  # fmt: skip
+
+
+async def test_a_merged_id_is_never_given_again(
+    analytics: httpx.AsyncClient, analytics_db: Database, project: dict[str, Any]
+) -> None:
+    await upload(analytics, project, [{"user_id": "keeper-1", "device_id": "dev-keep",
+                                       "event_type": "e"}])  # fmt: skip
+    await upload(analytics, project, [{"device_id": "dev-anon-last", "event_type": "e"}])
+    anonymous = await user(analytics_db, project, device_id="dev-anon-last")
+    await upload(analytics, project, [{"user_id": "keeper-1", "device_id": "dev-anon-last",
+                                       "event_type": "login"}])  # fmt: skip
+    await upload(analytics, project, [{"user_id": "newcomer", "event_type": "e"}])
+    newcomer = await user(analytics_db, project, user_id="newcomer")
+    assert anonymous is not None and newcomer is not None
+    assert newcomer["amplitude_id"] > anonymous["amplitude_id"]

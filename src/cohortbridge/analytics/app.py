@@ -13,21 +13,30 @@ from starlette.exceptions import HTTPException
 
 from cohortbridge import __version__
 from cohortbridge.analytics.http import AnalyticsState, json_response
+from cohortbridge.analytics.ingest import tasks
 from cohortbridge.analytics.ingest.endpoints import router as ingest_router
 from cohortbridge.analytics.ingest.schemas import COMPONENTS
 from cohortbridge.analytics.ingest.throttle import Throttle
 from cohortbridge.analytics.profile.endpoints import router as profile_router
 from cohortbridge.config import Settings
 from cohortbridge.db.engine import Database
+from cohortbridge.jobs.background import Background, periodically
 
 
 def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     owns_db = db is None
     database = db or Database.connect(settings.database_url("analytics"))
 
+    background = Background()
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        background.spawn("ingest.prune", periodically(
+            settings.maintenance_interval_s, lambda: tasks.prune(database, settings),
+            "ingest.prune",
+        ))  # fmt: skip
         yield
+        await background.aclose()
         if owns_db:
             await database.dispose()
 

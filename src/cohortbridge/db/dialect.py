@@ -165,11 +165,14 @@ def json_as_text(dialect: str, member: Any) -> Any:
     return member
 
 
-async def reserve_ids(conn: Any, table: str, column: str, count: int) -> list[int]:
+async def reserve_ids(
+    conn: Any, table: str, column: str, count: int, *, retired: tuple[str, str] | None = None
+) -> list[int]:
     """``count`` fresh values of an auto-increment key, known before the rows are inserted.
 
     PostgreSQL draws them from the column's sequence; SQLite continues after the largest key,
     which is safe because the caller holds SQLite's single write lock (``BEGIN IMMEDIATE``).
+    ``retired`` names a (table, column) of keys whose rows were deleted: they are never reused.
     """
     if count <= 0:
         return []
@@ -180,6 +183,9 @@ async def reserve_ids(conn: Any, table: str, column: str, count: int) -> list[in
             (count,),
         )
         return [int(row[0]) for row in result.all()]
-    result = await conn.exec_driver_sql(f"SELECT COALESCE(MAX({column}), 0) FROM {table}")
+    sql = f"SELECT COALESCE(MAX({column}), 0) FROM {table}"
+    if retired is not None:
+        sql = f"SELECT MAX(({sql}), (SELECT COALESCE(MAX({retired[1]}), 0) FROM {retired[0]}))"
+    result = await conn.exec_driver_sql(sql)
     start = int(result.scalar_one()) + 1
     return list(range(start, start + count))

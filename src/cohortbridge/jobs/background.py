@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 log = logging.getLogger("cohortbridge.jobs")
@@ -44,3 +44,16 @@ class Background:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def periodically(
+    interval_s: float, work: Callable[[], Awaitable[Any]], name: str = "periodic"
+) -> None:
+    """Run ``work`` now and then every ``interval_s`` until cancelled; a failure is logged and
+    the next round still runs."""
+    while True:
+        try:
+            await work()
+        except Exception:
+            log.exception("%s failed; trying again in %.0f s", name, interval_s)
+        await asyncio.sleep(interval_s)

@@ -86,7 +86,10 @@ _UPDATE_USERS = BulkUpdate(
 
 
 async def reserve(conn: AsyncConnection, count: int) -> list[int]:
-    return await d.reserve_ids(conn, "users", "amplitude_id", count)
+    # Merged users' rows are deleted; their ids stay in ``merges`` and are never given again.
+    return await d.reserve_ids(
+        conn, "users", "amplitude_id", count, retired=("merges", "merged_id")
+    )
 
 
 async def insert_users(conn: AsyncConnection, rows: Sequence[Sequence[Any]]) -> None:
