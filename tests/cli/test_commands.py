@@ -86,7 +86,10 @@ def test_every_command_has_help() -> None:
         ["engage", "api-keys", "list"], ["engage", "datapoints"], ["engage", "workspaces"],
         ["engage", "partners", "create"], ["engage", "import-keys", "create"],
         ["engage", "import-keys", "list"], ["engage", "import-keys", "invalidate"],
-        ["engage", "cohorts", "list"],
+        ["engage", "cohorts", "list"], ["engage", "segments"], ["engage", "segments", "create"],
+        ["engage", "segments", "size"], ["engage", "segments", "list"],
+        ["engage", "segments", "export"], ["analytics"], ["analytics", "project", "create"],
+        ["analytics", "project", "list"], ["analytics", "event-types", "set-active"],
     ):  # fmt: skip
         result = runner.invoke(app, [*args, "--help"])
         assert result.exit_code == 0, result.output
@@ -119,8 +122,11 @@ def test_up_serves_both_sides(tmp_path: Path) -> None:
     assert (tmp_path / "var" / "engage.db").exists()
     output = process.stdout.read().decode() if process.stdout else ""
     assert "REST API key (shown once)" in output
+    assert "analytics project 'Default Project'" in output
     listed = run(["--data-dir", str(tmp_path / "var"), "engage", "workspaces", "--json"])
     assert [w["name"] for w in json.loads(listed.stdout)] == ["Default Workspace"]
+    projects = run(["--data-dir", str(tmp_path / "var"), "analytics", "project", "list", "--json"])
+    assert [p["name"] for p in json.loads(projects.stdout)] == ["Default Project"]
 
 
 def _wait_healthy(url: str, process: subprocess.Popen[bytes]) -> Any:

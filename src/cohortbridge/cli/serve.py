@@ -65,6 +65,18 @@ def _seed_first_workspace(settings: Settings) -> Callable[[AsyncConnection], Awa
     return work
 
 
+async def _seed_first_project(conn: AsyncConnection) -> Any:
+    """On an empty analytics database, create a default project so SDKs can send at once."""
+    from cohortbridge.analytics.projects import service
+
+    if await service.list_projects(conn):
+        return None
+    return await service.create_project(conn, DEFAULT_PROJECT)
+
+
+DEFAULT_PROJECT = "Default Project"
+
+
 def up(ctx: typer.Context) -> None:
     """Run everything in one process on the embedded default: engage on :8400 and analytics
     on :8401 (migrating both databases first)."""
@@ -72,6 +84,7 @@ def up(ctx: typer.Context) -> None:
     for side in SIDES:
         migrate_side(settings, side)
     first = run_in_transaction(settings, "engage", _seed_first_workspace(settings))
+    project = run_in_transaction(settings, "analytics", _seed_first_project)
     engage = _server(settings, "engage", settings.engage_host, settings.engage_port)
     analytics = _server(settings, "analytics", settings.analytics_host, settings.analytics_port)
     console.print(
@@ -84,7 +97,14 @@ def up(ctx: typer.Context) -> None:
             f"First start: workspace {first.workspace_id!r} with app {first.app_id!r}.\n"
             f"REST API key (shown once): [bold]{first.rest_api_key}[/bold]"
         )
-    console.print("More keys: `cohortbridge engage api-keys create --help`. Ctrl-C stops.")
+    if project is not None:
+        console.print(
+            f"First start: analytics project {DEFAULT_PROJECT!r} (id {project.project_id}).\n"
+            f"API key: [bold]{project.api_key}[/bold]  secret key (shown once): "
+            f"[bold]{project.secret_key}[/bold]"
+        )
+    console.print("More keys: `cohortbridge engage api-keys create --help`, "
+                  "`cohortbridge analytics project create --help`. Ctrl-C stops.")  # fmt: skip
 
     async def both() -> None:
         await asyncio.gather(engage.serve(), analytics.serve())
