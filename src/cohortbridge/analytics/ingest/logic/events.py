@@ -101,6 +101,8 @@ def default_device_id(user_id: str) -> str:
 
 def _depth(value: Any, limit: int) -> bool:
     """Whether a JSON value nests no deeper than ``limit``."""
+    if all(type(v) in _FLAT for v in value.values()):
+        return True  # the common case: a flat object of scalars
     stack = [(value, 1)]
     while stack:
         item, level = stack.pop()
@@ -113,8 +115,16 @@ def _depth(value: Any, limit: int) -> bool:
     return True
 
 
+_FLAT = frozenset({str, int, float, bool, type(None)})
+
+
 def truncated(value: Any) -> Any:
     """Property values: strings cut to 1,024 characters, as the SDKs do before sending."""
+    kind = type(value)
+    if kind is str:
+        return value if len(value) <= MAX_STRING else value[:MAX_STRING]
+    if kind is int or kind is float or kind is bool or value is None:
+        return value
     if isinstance(value, str):
         return value[:MAX_STRING]
     if isinstance(value, dict):
@@ -153,24 +163,29 @@ class _Checker:
         return value
 
 
+# What each typed top-level field must be: s(tring), n(umber), i(nteger) or o(bject).
+_KINDS: dict[str, str] = {
+    **dict.fromkeys(STRING_FIELDS, "s"), **dict.fromkeys(NUMBER_FIELDS, "n"),
+    **dict.fromkeys(INTEGER_FIELDS, "i"), **dict.fromkeys(OBJECT_FIELDS, "o"),
+}  # fmt: skip
+
+
+def _right_kind(kind: str, value: Any) -> bool:
+    kind_of = type(value)
+    if kind == "s":
+        return kind_of is str
+    if kind == "i":
+        return kind_of is int
+    if kind == "n":
+        return kind_of is int or kind_of is float
+    return kind_of is dict and len(value) <= MAX_PROPERTY_KEYS and _depth(value, MAX_DEPTH)
+
+
 def _check_types(raw: dict[str, Any], check: _Checker) -> None:
-    for name in STRING_FIELDS:
-        if raw.get(name) is not None and not isinstance(raw[name], str):
-            check.invalid(name)
-    for name in NUMBER_FIELDS:
-        value = raw.get(name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
-            check.invalid(name)
-    for name in INTEGER_FIELDS:
-        value = raw.get(name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            check.invalid(name)
-    for name in OBJECT_FIELDS:
-        value = raw.get(name)
-        if value is not None and (
-            not isinstance(value, dict) or len(value) > MAX_PROPERTY_KEYS
-            or not _depth(value, MAX_DEPTH)
-        ):  # fmt: skip
+    # Only the keys the event has: most events carry a handful of the many known fields.
+    for name, value in raw.items():
+        kind = _KINDS.get(name)
+        if kind is not None and value is not None and not _right_kind(kind, value):
             check.invalid(name)
 
 
@@ -225,7 +240,7 @@ def check_event(
         event_properties=truncated(raw.get("event_properties") or {}),
         user_properties=truncated(raw.get("user_properties") or {}),
         skip_user_properties=raw.get("$skip_user_properties_sync") is True,
-        data={k: truncated(v) for k, v in raw.items() if k not in COLUMNS and v is not None},
+        data={k: truncated(v) for k, v in raw.items() if v is not None and k not in COLUMNS},
     )
 
 
