@@ -189,3 +189,43 @@ async def reserve_ids(
     result = await conn.exec_driver_sql(sql)
     start = int(result.scalar_one()) + 1
     return list(range(start, start + count))
+
+
+def json_as_string(dialect: str, doc: Any, key: str) -> ColumnElement[Any]:
+    """A scalar member as text, the same on both dialects: ``"x"`` → x, ``5`` → 5,
+    ``true`` → true (Amplitude compares property values as strings)."""
+    member = json_member(doc, key)
+    if dialect == "postgresql":
+        scalar = func.jsonb_typeof(member).in_(("string", "number", "boolean"))
+        return case((scalar, doc.op("->>")(literal(key, String()))), else_=null())
+    kind = func.json_type(member)
+    return case(
+        (kind == "true", literal("true")),
+        (kind == "false", literal("false")),
+        (kind.in_(("text", "integer", "real")), cast(doc.op("->>")(literal(key, String())),
+                                                      String())),
+        else_=null(),
+    )  # fmt: skip
+
+
+def plus_days(dialect: str, moment: Any, days: float) -> ColumnElement[Any]:
+    """A timestamp column moved by ``days`` (fractions allowed)."""
+    if dialect == "postgresql":
+        return moment + literal_column(f"interval '{float(days) * 86400:.0f} seconds'")  # type: ignore[no-any-return]
+    # SQLite stores 'YYYY-MM-DD HH:MM:SS.ffffff'; strftime keeps that shape, so text compares.
+    return func.strftime("%Y-%m-%d %H:%M:%f000", moment, f"+{float(days) * 86400:.0f} seconds")
+
+
+async def fresh_id_table(conn: Any, name: str) -> None:
+    """An empty temporary table ``name(amplitude_id BIGINT PRIMARY KEY)`` for this
+    transaction (the set being computed, diffed against stored rows)."""
+    if conn.dialect.name == "postgresql":
+        await conn.exec_driver_sql(
+            f"CREATE TEMP TABLE IF NOT EXISTS {name} (amplitude_id BIGINT PRIMARY KEY) "
+            "ON COMMIT DELETE ROWS"
+        )
+    else:
+        await conn.exec_driver_sql(
+            f"CREATE TEMP TABLE IF NOT EXISTS {name} (amplitude_id INTEGER PRIMARY KEY)"
+        )
+    await conn.exec_driver_sql(f"DELETE FROM {name}")

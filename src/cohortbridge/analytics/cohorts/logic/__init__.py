@@ -1,0 +1,1 @@
+"""Pure rules of cohorts: the definition vocabulary and its validation."""
