@@ -92,6 +92,10 @@ class Settings(BaseSettings):
     def exports_dir(self) -> Path:
         return self.data_dir / "exports"
 
+    @property
+    def cohort_downloads_dir(self) -> Path:
+        return self.data_dir / "cohort-downloads"
+
     def ensure_data_dir(self) -> Path:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         return self.data_dir

@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
 from cohortbridge import __version__
+from cohortbridge.analytics.cohorts.endpoints import router as cohorts_router
 from cohortbridge.analytics.http import AnalyticsState, json_response
 from cohortbridge.analytics.ingest import tasks
 from cohortbridge.analytics.ingest.endpoints import router as ingest_router
@@ -51,6 +52,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     )
     app.include_router(ingest_router)
     app.include_router(profile_router)
+    app.include_router(cohorts_router)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:

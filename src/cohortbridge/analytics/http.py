@@ -5,7 +5,7 @@ transaction per request, run again after a lost race."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import orjson
@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from cohortbridge.analytics.ingest.throttle import Throttle
 from cohortbridge.config import Settings
 from cohortbridge.db.engine import Database
+from cohortbridge.jobs.background import Background
 
 T = TypeVar("T")
 
@@ -26,6 +27,7 @@ class AnalyticsState:
     settings: Settings
     db: Database
     throttle: Throttle
+    background: Background = field(default_factory=Background)
 
 
 def state_of(request: Request) -> AnalyticsState:

@@ -275,8 +275,10 @@ async def update_membership(conn: AsyncConnection, project_id: int, payload: Any
     row = await found(conn, project_id, payload.get("cohort_id"))
     if payload.get("count_group", "User") != "User":
         raise invalid("count_group must be User")
-    version = int(row["version"]) + 1
+    version = int(row["version"])
     results, entered, left = [], 0, 0
+    # Each operation is a version of its own: an id added then removed in one request shows
+    # both changes, in order, to whoever follows the cohort's versions.
     for index, item in enumerate(payload["memberships"]):
         if not isinstance(item, dict) or item.get("operation") not in ("ADD", "REMOVE"):
             raise invalid(f"memberships[{index}] needs ids, id_type and an operation "
@@ -285,6 +287,7 @@ async def update_membership(conn: AsyncConnection, project_id: int, payload: Any
                                           str(item.get("id_type")))  # fmt: skip
         if skipped and payload.get("skip_invalid_ids", True) is False:
             raise invalid("Some ids match no user", invalid_ids_sample=skipped[:10])
+        version += 1
         if item["operation"] == "ADD":
             entered += await membership.add(conn, row["pk"], version, ids)
         else:

@@ -87,3 +87,12 @@ async def set_event_activity(
 ) -> None:
     """Mark an event type active or inactive (inactive events don't make users active)."""
     await repo.set_activity(conn, project_id, event_type, active, utcnow())
+
+
+async def by_credentials(conn: AsyncConnection, api_key: str, secret_key: str) -> Project | None:
+    """Basic auth ``api_key:secret_key`` of the cohort and dashboard APIs."""
+    project = await by_secret_key(conn, secret_key)
+    if project is None or await repo.by_api_key(conn, api_key) is None:
+        return None
+    row = await repo.by_api_key(conn, api_key)
+    return project if row is not None and row["id"] == project.id else None
