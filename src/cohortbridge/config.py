@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     event_retention_days: int | None = None
     # How often analytics prunes insert ids and expired events.
     maintenance_interval_s: float = 3600.0
+    # How often analytics looks for cohorts due for computation (each has its own refresh).
+    cohort_tick_s: float = 60.0
 
     def database_url(self, side: Side) -> str:
         explicit = self.engage_database_url if side == "engage" else self.analytics_database_url

@@ -6,10 +6,13 @@ import asyncio
 import base64
 import csv
 import io
+from datetime import timedelta
 from typing import Any
 
 import httpx
 
+from cohortbridge.analytics.cohorts import tasks
+from cohortbridge.kit.clock import utcnow
 from tests.analytics.test_ingest_wire import upload
 
 PLAYERS = {"andClauses": [{"orClauses": [{"type": "event", "type_value": "Song Played"}]}]}
@@ -163,3 +166,29 @@ async def test_update_archive_and_bad_definitions(
     archived = await analytics.delete(f"/api/3/cohorts/{cohort_id}", headers=basic(project))
     assert archived.status_code == 200
     assert (await analytics.get("/api/3/cohorts", headers=basic(project))).json() == {"cohorts": []}
+
+
+async def test_profile_api_cohort_ids_and_the_scheduler(
+    analytics: httpx.AsyncClient, analytics_db: Any, project: dict[str, Any]
+) -> None:
+    await seed(analytics, project)
+    listed = await analytics.post(
+        "/api/3/cohorts/behavioral",
+        headers=basic(project),
+        json={"name": "Listed", "definition": PLAYERS, "profile_api": True, "refresh": "minute"},
+    )
+    hidden = await analytics.post("/api/3/cohorts/behavioral", headers=basic(project), json={
+        "name": "Hidden", "definition": PLAYERS})  # fmt: skip
+    # New cohorts are due at once; the tick computes each of them once.
+    assert await tasks.compute_due(analytics_db) == 2
+    assert await tasks.compute_due(analytics_db) == 0
+    # A minute later only the real-time one is due again; an hour later both.
+    assert await tasks.compute_due(analytics_db, utcnow() + timedelta(seconds=61)) == 1
+    assert await tasks.compute_due(analytics_db, utcnow() + timedelta(hours=2)) == 2
+    key = {"Authorization": f"Api-Key {project['secret_key']}"}
+    profile = await analytics.get("/v1/userprofile", headers=key,
+                                  params={"user_id": "api-user-1", "get_cohort_ids": "true"})  # fmt: skip
+    assert profile.json()["userData"]["cohort_ids"] == [listed.json()["cohortId"]]
+    assert hidden.json()["cohortId"] not in profile.json()["userData"]["cohort_ids"]
+    plain = await analytics.get("/v1/userprofile", headers=key, params={"user_id": "api-user-3"})
+    assert plain.json()["userData"]["cohort_ids"] is None

@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
 from cohortbridge import __version__
+from cohortbridge.analytics.cohorts import tasks as cohort_tasks
 from cohortbridge.analytics.cohorts.endpoints import router as cohorts_router
 from cohortbridge.analytics.http import AnalyticsState, json_response
 from cohortbridge.analytics.ingest import tasks
@@ -36,8 +37,13 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
             settings.maintenance_interval_s, lambda: tasks.prune(database, settings),
             "ingest.prune",
         ))  # fmt: skip
+        background.spawn("cohorts.compute_due", periodically(
+            settings.cohort_tick_s, lambda: cohort_tasks.compute_due(database),
+            "cohorts.compute_due",
+        ))  # fmt: skip
         yield
         await background.aclose()
+        await state.background.aclose()
         if owns_db:
             await database.dispose()
 
@@ -47,9 +53,10 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         description="Amplitude-compatible ingestion and User Profile API of cohortbridge.",
         lifespan=lifespan,
     )
-    app.state.analytics = AnalyticsState(
+    state = AnalyticsState(
         settings=settings, db=database, throttle=Throttle(settings.ingest_throttle_window_s)
     )
+    app.state.analytics = state
     app.include_router(ingest_router)
     app.include_router(profile_router)
     app.include_router(cohorts_router)

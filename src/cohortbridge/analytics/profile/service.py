@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from cohortbridge.analytics.cohorts.repository import membership
 from cohortbridge.analytics.identity import repository as identities
 
 NOT_SEEN = "User id and device id not seen before"
@@ -42,5 +43,6 @@ async def profile(
         "user_id": user["user_id"],
         "device_id": device_id or await identities.last_device(conn, user["amplitude_id"]),
         "amp_props": props,
-        "cohort_ids": None,
+        "cohort_ids": await membership.profile_cohorts(conn, user["amplitude_id"])
+        if _truthy(params.get("get_cohort_ids")) else None,
     }}  # fmt: skip

@@ -9,7 +9,7 @@ from sqlalchemy import Select, column, func, insert, select, table
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from cohortbridge.analytics.cohorts.models import cohort_changes, cohort_members
+from cohortbridge.analytics.cohorts.models import cohort_changes, cohort_members, cohorts
 from cohortbridge.analytics.identity.models import users
 from cohortbridge.db import bulk
 from cohortbridge.db import dialect as d
@@ -163,3 +163,15 @@ async def users_by_amplitude_id(
         "AND amplitude_id IN ({marks})", (project_id,), list(amplitude_ids),
     )  # fmt: skip
     return {int(row[0]) for row in rows}
+
+
+async def profile_cohorts(conn: AsyncConnection, amplitude_id: int) -> list[str]:
+    """Ids of the cohorts flagged for the User Profile API that hold this user."""
+    query = (
+        select(cohorts.c.id)
+        .join(cohort_members, cohort_members.c.cohort == cohorts.c.pk)
+        .where(cohort_members.c.amplitude_id == amplitude_id, cohorts.c.profile_api.is_(True),
+               cohorts.c.archived.is_(False))
+        .order_by(cohorts.c.id)
+    )  # fmt: skip
+    return list((await conn.execute(query)).scalars())

@@ -1,0 +1,35 @@
+"""Job handlers of cohorts: plain async functions, callable directly in tests."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from cohortbridge.analytics.cohorts import service
+from cohortbridge.analytics.cohorts.repository import definitions as repo
+from cohortbridge.db.engine import Database
+from cohortbridge.kit.clock import utcnow
+
+log = logging.getLogger("cohortbridge.cohorts")
+
+
+async def compute_due(db: Database, now: datetime | None = None) -> int:
+    """``cohorts.compute_due``: compute every behavioral cohort whose time has come (hourly by
+    default, every minute for real-time ones), each in its own transaction. A cohort is
+    claimed first, so two workers never compute the same one for the same tick."""
+    moment = now or utcnow()
+    async with db.read() as conn:
+        due = await repo.due(conn, moment)
+    computed = 0
+    for item in due:
+        async with db.write_turn(), db.transaction() as conn:
+            row = await repo.by_pk(conn, item["pk"])
+            if row is None or not await repo.claim(
+                conn, item["pk"], item["next_compute_at"], moment
+            ):
+                continue
+            done = await service.compute(conn, row, moment)
+        computed += 1
+        log.info("cohort %s: version %d, %d users (+%d −%d)", done.cohort_id, done.version,
+                 done.size, done.entered, done.left)  # fmt: skip
+    return computed
