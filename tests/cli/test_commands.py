@@ -90,6 +90,9 @@ def test_every_command_has_help() -> None:
         ["engage", "segments", "size"], ["engage", "segments", "list"],
         ["engage", "segments", "export"], ["analytics"], ["analytics", "project", "create"],
         ["analytics", "project", "list"], ["analytics", "event-types", "set-active"],
+        ["analytics", "cohorts"], ["analytics", "cohorts", "create"],
+        ["analytics", "cohorts", "compute"], ["analytics", "cohorts", "list"],
+        ["analytics", "cohorts", "download"],
     ):  # fmt: skip
         result = runner.invoke(app, [*args, "--help"])
         assert result.exit_code == 0, result.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -90,3 +91,147 @@ def set_active(
 
     _run(ctx, work)
     console.print(f"{event_type!r} is {'active' if active else 'inactive'}")
+
+
+cohorts_app = typer.Typer(help="Behavioral and static cohorts.", no_args_is_help=True)
+app.add_typer(cohorts_app, name="cohorts")
+CohortArg = Annotated[str, typer.Argument(help="The cohort's id (see `cohorts list`).")]
+EXAMPLE = ('{"andClauses": [{"orClauses": [{"type": "event", "type_value": "Song Played", '
+           '"time_type": "rolling", "time_value": 30}]}]}')  # fmt: skip
+
+
+def _definition(raw: str) -> Any:
+    import orjson
+
+    text = raw
+    if raw.startswith("@"):
+        path = Path(raw[1:])
+        if not path.is_file():
+            raise fail(f"no such file: {path}", code=2)
+        text = path.read_text()
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as error:
+        raise fail(f"--definition is not JSON ({error}); e.g. '{EXAMPLE}'", code=2) from error
+
+
+def _cohort_run(ctx: typer.Context, work: Any) -> Any:
+    from cohortbridge.analytics.cohorts.service import CohortError
+
+    try:
+        return _run(ctx, work)
+    except CohortError as error:
+        hint = " (see `cohorts list`)" if error.status == 404 else ""
+        raise fail(f"{error}{hint}", code=1 if error.status == 404 else 2) from error
+
+
+@cohorts_app.command("create")
+def create_cohort(
+    ctx: typer.Context,
+    project: ProjectOpt,
+    name: Annotated[str, typer.Option(help="The cohort's name.")],
+    definition: Annotated[str, typer.Option(help=f"JSON or @FILE, e.g. '{EXAMPLE}'")],
+    refresh: Annotated[str, typer.Option(help="minute, hourly or daily.")] = "hourly",
+    profile_api: Annotated[bool, typer.Option(help="List it in the User Profile API.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Define a behavioral cohort (AND of OR clauses; docs/api.md lists the conditions)."""
+    raw = _definition(definition)
+
+    async def work(conn: AsyncConnection) -> Any:
+        from cohortbridge.analytics.cohorts import service
+        from cohortbridge.analytics.projects import service as projects
+
+        found = await projects.find(conn, project)
+        draft = service.prepare({"name": name, "definition": raw, "refresh": refresh,
+                                 "profile_api": profile_api}, creating=True)  # fmt: skip
+        return await service.create(conn, found.id, draft)
+
+    created = _cohort_run(ctx, work)
+    if as_json:
+        print_json({"cohort_id": created["cohortId"]})
+    else:
+        console.print(f"cohort_id {created['cohortId']}")
+
+
+@cohorts_app.command("compute")
+def compute_cohort(ctx: typer.Context, cohort_id: CohortArg, as_json: JsonOpt = False) -> None:
+    """Compute a cohort now: its size, and who entered and left since the last computation."""
+
+    async def work(conn: AsyncConnection) -> Any:
+        from cohortbridge.analytics.cohorts import service
+        from cohortbridge.analytics.cohorts.repository import definitions
+
+        row = await definitions.by_public_id(conn, cohort_id)
+        if row is None:
+            raise service.not_found(cohort_id)
+        return await service.compute(conn, row)
+
+    done = _cohort_run(ctx, work)
+    if as_json:
+        print_json({"size": done.size, "entered": done.entered, "left": done.left,
+                    "version": done.version})  # fmt: skip
+    else:
+        console.print(f"{done.size:,} users (+{done.entered:,} −{done.left:,}), "
+                      f"version {done.version}")  # fmt: skip
+
+
+@cohorts_app.command("list")
+def list_cohorts(ctx: typer.Context, project: ProjectOpt, as_json: JsonOpt = False) -> None:
+    """The project's cohorts with their size and last computation."""
+
+    async def work(conn: AsyncConnection) -> Any:
+        from cohortbridge.analytics.cohorts.repository import definitions
+        from cohortbridge.analytics.projects import service as projects
+
+        found = await projects.find(conn, project)
+        return [dict(row) for row in await definitions.listing(conn, found.id)]
+
+    rows = _cohort_run(ctx, work)
+    listed = [{"cohort_id": r["id"], "name": r["name"], "kind": r["kind"], "size": r["size"],
+               "version": r["version"], "computed_at": r["computed_at"].isoformat()
+               if r["computed_at"] else None} for r in rows]  # fmt: skip
+    if as_json:
+        print_json(listed)
+        return
+    table = Table("cohort_id", "name", "kind", "size", "computed")
+    for item in listed:
+        table.add_row(item["cohort_id"], item["name"], item["kind"], f"{item['size']:,}",
+                      item["computed_at"] or "never")  # fmt: skip
+    console.print(table)
+
+
+@cohorts_app.command("download")
+def download_cohort(
+    ctx: typer.Context,
+    cohort_id: CohortArg,
+    out: Annotated[Path, typer.Option("--out", help="CSV file to write.")],
+    prop: Annotated[
+        list[str] | None, typer.Option("--prop", help="Repeatable: user properties to add.")
+    ] = None,
+) -> None:
+    """Write the cohort's members as CSV (amplitude_id,user_id,…), as the REST API's file."""
+    from cohortbridge.cli.runtime import run_with_database
+
+    async def work(db: Any) -> int:
+        from rich.progress import Progress
+
+        from cohortbridge.analytics.cohorts import downloads, service
+        from cohortbridge.analytics.cohorts.repository import definitions
+
+        async with db.read() as conn:
+            row = await definitions.by_public_id(conn, cohort_id)
+        if row is None:
+            raise service.not_found(cohort_id)
+        with Progress(console=console, transient=True) as progress:
+            progress.add_task("writing", total=None)
+            job = {"cohort": row["pk"], "props": list(prop) if prop else None}
+            return await downloads.write_csv(db, job, out)
+
+    from cohortbridge.analytics.cohorts.service import CohortError
+
+    try:
+        rows = run_with_database(settings_of(ctx), "analytics", work)
+    except CohortError as error:
+        raise fail(f"{error} (see `cohorts list`)") from error
+    console.print(f"wrote {rows:,} members to {out}")

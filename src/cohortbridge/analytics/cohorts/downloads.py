@@ -111,7 +111,7 @@ async def write(db: Database, downloads_dir: Path, request_id: str) -> None:
     if job is None or job["status"] != "running":
         return
     try:
-        rows = await _write_csv(db, job, file_path(downloads_dir, request_id))
+        rows = await write_csv(db, job, file_path(downloads_dir, request_id))
     except Exception as error:
         async with db.transaction() as conn:
             await repo.finish(conn, request_id, status="failed", at=utcnow(), rows=None,
@@ -121,7 +121,8 @@ async def write(db: Database, downloads_dir: Path, request_id: str) -> None:
         await repo.finish(conn, request_id, status="done", at=utcnow(), rows=rows)
 
 
-async def _write_csv(db: Database, job: Any, target: Path) -> int:
+async def write_csv(db: Database, job: Any, target: Path) -> int:
+    """The members of ``job['cohort']`` as CSV at ``target`` (atomically); the row count."""
     props = job["props"]
     columns = await _columns(db, job["cohort"], props) if props is not None else []
     target.parent.mkdir(parents=True, exist_ok=True)
