@@ -14,6 +14,8 @@ from starlette.exceptions import HTTPException
 from cohortbridge import __version__
 from cohortbridge.analytics.cohorts import tasks as cohort_tasks
 from cohortbridge.analytics.cohorts.endpoints import router as cohorts_router
+from cohortbridge.analytics.computations import tasks as computation_tasks
+from cohortbridge.analytics.computations.endpoints import router as computations_router
 from cohortbridge.analytics.http import AnalyticsState, json_response
 from cohortbridge.analytics.ingest import tasks
 from cohortbridge.analytics.ingest.endpoints import router as ingest_router
@@ -41,6 +43,10 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
             settings.cohort_tick_s, lambda: cohort_tasks.compute_due(database),
             "cohorts.compute_due",
         ))  # fmt: skip
+        background.spawn("computations.compute_due", periodically(
+            settings.cohort_tick_s, lambda: computation_tasks.compute_due(database),
+            "computations.compute_due",
+        ))  # fmt: skip
         yield
         await background.aclose()
         await state.background.aclose()
@@ -60,6 +66,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.include_router(ingest_router)
     app.include_router(profile_router)
     app.include_router(cohorts_router)
+    app.include_router(computations_router)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:

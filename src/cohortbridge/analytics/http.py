@@ -4,6 +4,8 @@ transaction per request, run again after a lost race."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -15,6 +17,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cohortbridge.analytics.ingest.throttle import Throttle
+from cohortbridge.analytics.projects import service as projects
 from cohortbridge.config import Settings
 from cohortbridge.db.engine import Database
 from cohortbridge.jobs.background import Background
@@ -97,3 +100,70 @@ async def in_transaction(db: Database, work: Callable[[AsyncConnection], Awaitab
                     raise AmplitudeError(503, "Service Unavailable") from error
                 raise
     raise AssertionError("unreachable")
+
+
+class DashboardError(Exception):
+    """An error of the dashboard-style REST APIs (cohorts, computations), answered as
+    Amplitude's ``{"error": {"http_code", "type", "message", "metadata"}}``."""
+
+    def __init__(self, status: int, kind: str, message: str, **metadata: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = {"error": {"http_code": status, "type": kind, "message": message,
+                               "metadata": metadata or {}}}  # fmt: skip
+
+
+UNAUTHORIZED = "Invalid API credentials: use Basic api_key:secret_key"
+
+
+def basic_credentials(request: Request) -> tuple[str, str]:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        raise DashboardError(401, "unauthorized", UNAUTHORIZED)
+    try:
+        api_key, _, secret = base64.b64decode(token, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        raise DashboardError(401, "unauthorized", UNAUTHORIZED) from None
+    return api_key, secret
+
+
+async def project_of(request: Request) -> int:
+    """The project of Basic ``api_key:secret_key`` credentials, or 401."""
+    api_key, secret = basic_credentials(request)
+    async with state_of(request).db.read() as conn:
+        project = await projects.by_credentials(conn, api_key, secret)
+    if project is None:
+        raise DashboardError(401, "unauthorized", UNAUTHORIZED)
+    return project.id
+
+
+async def read_json(request: Request) -> Any:
+    raw = await read_body(request, state_of(request).settings.ingest_max_batch_bytes)
+    try:
+        return orjson.loads(raw) if raw.strip() else None
+    except orjson.JSONDecodeError:
+        raise DashboardError(400, "invalid_request", "The body is not valid JSON") from None
+
+
+DashboardWork = Callable[[AsyncConnection, int, Any], Awaitable[tuple[int, Any]]]
+Authenticate = Callable[[Request], Awaitable[int]]
+
+
+async def dashboard_answer(
+    request: Request, authenticate: Authenticate, work: DashboardWork, *, write: bool,
+    body: bool = False,
+) -> Response:  # fmt: skip
+    """Authenticate, read the JSON body (when ``body``), run ``work`` in one transaction (a
+    write one when ``write``; it may run again after a lost race), answer."""
+    try:
+        project_id = await authenticate(request)
+        payload = await read_json(request) if body else None
+        db = state_of(request).db
+        if write:
+            status, answer = await in_transaction(db, lambda conn: work(conn, project_id, payload))
+        else:
+            async with db.read() as conn:
+                status, answer = await work(conn, project_id, payload)
+    except DashboardError as error:
+        return json_response(error.status, error.body)
+    return json_response(status, answer)

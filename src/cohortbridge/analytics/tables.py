@@ -1,9 +1,10 @@
 """Imports every analytics table so that ``metadata`` is complete (Alembic, schema tests)."""
 
 from cohortbridge.analytics.cohorts import models as _cohorts
+from cohortbridge.analytics.computations import models as _computations
 from cohortbridge.analytics.identity import models as _identity
 from cohortbridge.analytics.ingest import models as _ingest
 from cohortbridge.analytics.metadata import metadata
 from cohortbridge.analytics.projects import models as _projects
 
-__all__ = ["_cohorts", "_identity", "_ingest", "_projects", "metadata"]
+__all__ = ["_cohorts", "_computations", "_identity", "_ingest", "_projects", "metadata"]

@@ -3,12 +3,8 @@ plus our endpoints to define, change, archive and compute behavioral cohorts."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response
 from sqlalchemy.engine import RowMapping
@@ -16,33 +12,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cohortbridge.analytics.cohorts import downloads, service
 from cohortbridge.analytics.cohorts.repository import definitions as repo
-from cohortbridge.analytics.cohorts.service import CohortError
-from cohortbridge.analytics.http import in_transaction, json_response, read_body, state_of
-from cohortbridge.analytics.projects import service as projects
+from cohortbridge.analytics.http import (
+    DashboardError,
+    DashboardWork,
+    dashboard_answer,
+    json_response,
+    project_of,
+    state_of,
+)
 
 router = APIRouter(tags=["cohorts"])
-UNAUTHORIZED = CohortError(401, "unauthorized", "Invalid API credentials: use Basic "
-                                                "api_key:secret_key")  # fmt: skip
-
-
-def _credentials(request: Request) -> tuple[str, str]:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "basic":
-        raise UNAUTHORIZED
-    try:
-        api_key, _, secret = base64.b64decode(token, validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        raise UNAUTHORIZED from None
-    return api_key, secret
-
-
-async def _project(request: Request) -> int:
-    api_key, secret = _credentials(request)
-    async with state_of(request).db.read() as conn:
-        project = await projects.by_credentials(conn, api_key, secret)
-    if project is None:
-        raise UNAUTHORIZED
-    return project.id
 
 
 def _epoch(moment: Any) -> int | None:
@@ -69,32 +48,10 @@ def cohort_object(row: RowMapping, project_id: int, sync_info: bool) -> dict[str
     return body
 
 
-async def _json(request: Request) -> Any:
-    raw = await read_body(request, state_of(request).settings.ingest_max_batch_bytes)
-    try:
-        return orjson.loads(raw) if raw.strip() else None
-    except orjson.JSONDecodeError:
-        raise service.invalid("The body is not valid JSON") from None
-
-
-Work = Callable[[AsyncConnection, int, Any], Awaitable[tuple[int, Any]]]
-
-
-async def _answer(request: Request, work: Work, *, write: bool, body: bool = False) -> Response:
-    """Authenticate, read the JSON body (when ``body``), run ``work`` in one transaction (a
-    write one when ``write``; it may run again after a lost race), answer."""
-    try:
-        project_id = await _project(request)
-        payload = await _json(request) if body else None
-        db = state_of(request).db
-        if write:
-            status, answer = await in_transaction(db, lambda conn: work(conn, project_id, payload))
-        else:
-            async with db.read() as conn:
-                status, answer = await work(conn, project_id, payload)
-    except CohortError as error:
-        return json_response(error.status, error.body)
-    return json_response(status, answer)
+async def _answer(
+    request: Request, work: DashboardWork, *, write: bool, body: bool = False
+) -> Response:
+    return await dashboard_answer(request, project_of, work, write=write, body=body)
 
 
 @router.get("/api/3/cohorts", summary="List cohorts (Amplitude)")
@@ -145,12 +102,12 @@ async def request_status(request: Request, request_id: str) -> Response:
 )
 async def request_file(request: Request, request_id: str) -> Response:
     try:
-        project_id = await _project(request)
+        project_id = await project_of(request)
         state = state_of(request)
         async with state.db.read() as conn:
             folder = state.settings.cohort_downloads_dir
             path = await downloads.ready_file(conn, project_id, folder, request_id)
-    except CohortError as error:
+    except DashboardError as error:
         return json_response(error.status, error.body)
     return FileResponse(path, media_type="text/csv", filename=f"cohort-{request_id}.csv")
 

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from cohortbridge.analytics.cohorts.logic import definition as d
 from cohortbridge.analytics.cohorts.repository import audience, membership
 from cohortbridge.analytics.cohorts.repository import definitions as repo
+from cohortbridge.analytics.http import DashboardError
 from cohortbridge.analytics.projects import repository as projects
 from cohortbridge.kit.clock import utcnow
 
@@ -25,14 +26,8 @@ MAX_IDS = 100_000  # Amplitude: single requests limited to 100,000 identifiers
 ALPHABET = string.ascii_lowercase + string.digits
 
 
-class CohortError(Exception):
-    """Answered as Amplitude's ``{"error": {"http_code", "type", "message", "metadata"}}``."""
-
-    def __init__(self, status: int, kind: str, message: str, **metadata: Any) -> None:
-        super().__init__(message)
-        self.status = status
-        self.body = {"error": {"http_code": status, "type": kind, "message": message,
-                               "metadata": metadata or {}}}  # fmt: skip
+class CohortError(DashboardError):
+    """An expected failure of the cohort APIs (Amplitude's error shape)."""
 
 
 def invalid(message: str, **metadata: Any) -> CohortError:

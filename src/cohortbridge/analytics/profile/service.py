@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cohortbridge.analytics.cohorts.repository import membership
+from cohortbridge.analytics.computations import service as computations
 from cohortbridge.analytics.identity import repository as identities
 
 NOT_SEEN = "User id and device id not seen before"
@@ -36,8 +37,12 @@ async def profile(
     if user is None:
         return 200, {"error": NOT_SEEN}
     wants_props = _truthy(params.get("get_amp_props"))
-    wants_computations = _truthy(params.get("get_computations")) or bool(params.get("comp_id"))
+    chosen = [c for c in (params.get("comp_id") or "").split(",") if c]
+    wants_computations = _truthy(params.get("get_computations")) or bool(chosen)
     props = amp_props(user) if wants_props else ({} if wants_computations else None)
+    if props is not None and wants_computations:
+        props.update(await computations.profile_values(
+            conn, project_id, user["amplitude_id"], chosen or None))  # fmt: skip
     return 200, {"userData": {
         "recommendations": None,
         "user_id": user["user_id"],

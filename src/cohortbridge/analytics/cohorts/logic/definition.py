@@ -99,7 +99,7 @@ class Definition:
                 if isinstance(c, CohortCondition)}  # fmt: skip
 
 
-def _object(raw: Any, path: str, allowed: tuple[str, ...]) -> dict[str, Any]:
+def fields_of(raw: Any, path: str, allowed: tuple[str, ...]) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise InvalidDefinition(path, "must be an object")
     unknown = sorted(set(raw) - set(allowed))
@@ -109,28 +109,28 @@ def _object(raw: Any, path: str, allowed: tuple[str, ...]) -> dict[str, Any]:
     return raw
 
 
-def _text(raw: dict[str, Any], key: str, path: str) -> str:
+def text_field(raw: dict[str, Any], key: str, path: str) -> str:
     value = raw.get(key)
     if not isinstance(value, str) or not value or len(value) > MAX_STRING:
         raise InvalidDefinition(f"{path}.{key}", "must be a non-empty string")
     return value
 
 
-def _number(raw: dict[str, Any], key: str, path: str, *, minimum: float = 0) -> float:
+def number_field(raw: dict[str, Any], key: str, path: str, *, minimum: float = 0) -> float:
     value = raw.get(key)
     if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
         raise InvalidDefinition(f"{path}.{key}", f"must be a number ≥ {minimum:g}")
     return float(value)
 
 
-def _choice(raw: dict[str, Any], key: str, path: str, options: tuple[str, ...]) -> str:
+def choice(raw: dict[str, Any], key: str, path: str, options: tuple[str, ...]) -> str:
     value = raw.get(key)
     if value not in options:
         raise InvalidDefinition(f"{path}.{key}", f"{value!r} is not one of {', '.join(options)}")
     return str(value)
 
 
-def _instant(raw: dict[str, Any], key: str, path: str) -> datetime:
+def instant(raw: dict[str, Any], key: str, path: str) -> datetime:
     value = raw.get(key)
     if isinstance(value, int | float) and not isinstance(value, bool):
         return datetime.fromtimestamp(value, tz=UTC)  # epoch seconds, as Amplitude's APIs
@@ -141,29 +141,31 @@ def _instant(raw: dict[str, Any], key: str, path: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _window(raw: dict[str, Any], path: str) -> Window:
+def window(raw: dict[str, Any], path: str) -> Window:
     kind = raw.get("time_type", "all")
     if kind not in TIME_TYPES:
         raise InvalidDefinition(f"{path}.time_type", f"{kind!r} is not one of "
                                                      f"{', '.join(TIME_TYPES)}")  # fmt: skip
     if kind in ("rolling", "first_use"):
-        offset = _number(raw, "offset", path) if raw.get("offset") is not None else 0
-        return Window(kind, days=_number(raw, "time_value", path, minimum=0.0001), offset=offset)
+        offset = number_field(raw, "offset", path) if raw.get("offset") is not None else 0
+        return Window(
+            kind, days=number_field(raw, "time_value", path, minimum=0.0001), offset=offset
+        )
     if kind == "since":
-        return Window("since", start=_instant(raw, "start", path))
+        return Window("since", start=instant(raw, "start", path))
     if kind == "between":
-        start, end = _instant(raw, "start", path), _instant(raw, "end", path)
+        start, end = instant(raw, "start", path), instant(raw, "end", path)
         if end <= start:
             raise InvalidDefinition(f"{path}.end", "must be after start")
         return Window("between", start=start, end=end)
     return Window("all")
 
 
-def _filter(raw: Any, path: str) -> PropFilter:
-    body = _object(raw, path, ("prop", "op", "values", "group_type", "subprop_type",
+def prop_filter(raw: Any, path: str) -> PropFilter:
+    body = fields_of(raw, path, ("prop", "op", "values", "group_type", "subprop_type",
                                "subprop_key", "subprop_op", "subprop_value"))  # fmt: skip
-    prop = _text(body, "prop", path)
-    op = _choice(body, "op", path, FILTER_OPS)
+    prop = text_field(body, "prop", path)
+    op = choice(body, "op", path, FILTER_OPS)
     values = body.get("values")
     if (
         not isinstance(values, list)
@@ -196,23 +198,23 @@ EVENT_FIELDS = (
 
 
 def _event(raw: dict[str, Any], path: str) -> EventCondition:
-    body = _object(raw, path, EVENT_FIELDS)
+    body = fields_of(raw, path, EVENT_FIELDS)
     metric_raw = body.get("metric")
     metric = None
     if metric_raw is not None:
-        metric_body = _object(metric_raw, f"{path}.metric", ("type", "prop"))
-        kind = _choice(metric_body, "type", f"{path}.metric", ("sum", "distinct"))
-        metric = Metric(kind, _text(metric_body, "prop", f"{path}.metric"))  # type: ignore[arg-type]
+        metric_body = fields_of(metric_raw, f"{path}.metric", ("type", "prop"))
+        kind = choice(metric_body, "type", f"{path}.metric", ("sum", "distinct"))
+        metric = Metric(kind, text_field(metric_body, "prop", f"{path}.metric"))  # type: ignore[arg-type]
     filters = body.get("filters") or []
     if not isinstance(filters, list):
         raise InvalidDefinition(f"{path}.filters", "must be an array of property filters")
     return EventCondition(
-        event_type=_text(body, "type_value", path),
-        operator=_choice(body, "operator", path, OPERATORS) if "operator" in body else ">=",
-        value=_number(body, "operator_value", path) if "operator_value" in body else 1,
+        event_type=text_field(body, "type_value", path),
+        operator=choice(body, "operator", path, OPERATORS) if "operator" in body else ">=",
+        value=number_field(body, "operator_value", path) if "operator_value" in body else 1,
         metric=metric,
-        filters=tuple(_filter(f, f"{path}.filters[{i}]") for i, f in enumerate(filters)),
-        window=_window(body, path),
+        filters=tuple(prop_filter(f, f"{path}.filters[{i}]") for i, f in enumerate(filters)),
+        window=window(body, path),
     )
 
 
@@ -223,20 +225,20 @@ def _condition(raw: Any, path: str) -> Condition:
     if kind == "event":
         return _event(raw, path)
     if kind in ("active", "new"):
-        body = _object(raw, path, ("type", "time_type", "time_value", "offset", "start", "end"))
-        return ActivityCondition(kind, _window(body, path))
+        body = fields_of(raw, path, ("type", "time_type", "time_value", "offset", "start", "end"))
+        return ActivityCondition(kind, window(body, path))
     if kind == "user_property":
-        body = _object(raw, path, ("type", "prop", "op", "values"))
-        return PropertyCondition(_filter({k: v for k, v in body.items() if k != "type"}, path))
+        body = fields_of(raw, path, ("type", "prop", "op", "values"))
+        return PropertyCondition(prop_filter({k: v for k, v in body.items() if k != "type"}, path))
     if kind == "cohort":
-        body = _object(raw, path, ("type", "cohort_id"))
-        return CohortCondition(_text(body, "cohort_id", path))
+        body = fields_of(raw, path, ("type", "cohort_id"))
+        return CohortCondition(text_field(body, "cohort_id", path))
     raise InvalidDefinition(f"{path}.type", f"{kind!r} is not one of event, active, new, "
                                             "user_property, cohort")  # fmt: skip
 
 
 def _clause(raw: Any, path: str) -> Clause:
-    body = _object(raw, path, ("negated", "orClauses"))
+    body = fields_of(raw, path, ("negated", "orClauses"))
     negated = body.get("negated", False)
     if not isinstance(negated, bool):
         raise InvalidDefinition(f"{path}.negated", "must be true or false")
@@ -248,7 +250,7 @@ def _clause(raw: Any, path: str) -> Clause:
 
 
 def parse(raw: Any, path: str = "definition") -> Definition:
-    body = _object(raw, path, ("andClauses", *IGNORED))
+    body = fields_of(raw, path, ("andClauses", *IGNORED))
     clauses = body.get("andClauses")
     if not isinstance(clauses, list) or not clauses or len(clauses) > MAX_CLAUSES:
         raise InvalidDefinition(f"{path}.andClauses", f"must be 1 to {MAX_CLAUSES} clauses")

@@ -33,7 +33,7 @@ class Scope:
     inactive: frozenset[str] = field(default_factory=frozenset)
 
 
-def _window(column: Any, window: d.Window, scope: Scope) -> list[Any]:
+def window_of(column: Any, window: d.Window, scope: Scope) -> list[Any]:
     if window.kind == "rolling":
         end = scope.now - timedelta(days=window.offset)
         return [column >= end - timedelta(days=window.days or 0), column <= end]
@@ -50,7 +50,7 @@ def _first_use(window: d.Window, scope: Scope) -> list[Any]:
     return [e.time >= u.first_seen_at, e.time < limit, e.time <= scope.now]
 
 
-def _matches(doc: Any, found: d.PropFilter, dialect: str) -> Condition:
+def matches(doc: Any, found: d.PropFilter, dialect: str) -> Condition:
     """A property filter on a JSON document (event or user properties), two-valued."""
     text = sql.json_as_string(dialect, doc, found.prop)
     words = [str(v) for v in found.values]
@@ -93,7 +93,7 @@ def _compare(value: Any, operator: str, wanted: float) -> Any:
     }[operator]  # fmt: skip
 
 
-def _type_filter(event_type: str, scope: Scope) -> list[Any]:
+def type_filter(event_type: str, scope: Scope) -> list[Any]:
     if event_type == "_all":
         return []
     if event_type == "_active":
@@ -104,14 +104,14 @@ def _type_filter(event_type: str, scope: Scope) -> list[Any]:
 def performers(condition: d.EventCondition, scope: Scope) -> Select[Any]:
     """The users who performed the event as the condition says (at least once, so "count = 0"
     selects nobody, as in Amplitude)."""
-    where = [e.project_id == scope.project_id, *_type_filter(condition.event_type, scope)]
-    where += [_matches(e.event_properties, f, scope.dialect) for f in condition.filters]
+    where = [e.project_id == scope.project_id, *type_filter(condition.event_type, scope)]
+    where += [matches(e.event_properties, f, scope.dialect) for f in condition.filters]
     query = select(e.amplitude_id)
     if condition.window.kind == "first_use":
         query = query.join(users, u.amplitude_id == e.amplitude_id)
         where += _first_use(condition.window, scope)
     else:
-        where += _window(e.time, condition.window, scope)
+        where += window_of(e.time, condition.window, scope)
     aggregate = _aggregate(condition, scope.dialect)
     return (
         query.where(*where)
@@ -122,7 +122,7 @@ def performers(condition: d.EventCondition, scope: Scope) -> Select[Any]:
 
 def _activity(condition: d.ActivityCondition, scope: Scope) -> Condition:
     if condition.kind == "new":
-        return and_(u.first_seen_at.is_not(None), *_window(u.first_seen_at, condition.window,
+        return and_(u.first_seen_at.is_not(None), *window_of(u.first_seen_at, condition.window,
                                                              scope))  # fmt: skip
     active = d.EventCondition("_active", ">=", 1, None, (), condition.window)
     return u.amplitude_id.in_(performers(active, scope))
@@ -134,7 +134,7 @@ def _property(condition: d.PropertyCondition, scope: Scope) -> Condition:
     key = name.removeprefix("gp:")
     doc = u.device_properties if not custom and key in DEVICE_FIELDS else u.user_properties
     found = d.PropFilter(key, condition.filter.op, condition.filter.values)
-    return _matches(doc, found, scope.dialect)
+    return matches(doc, found, scope.dialect)
 
 
 def _member_of(condition: d.CohortCondition, scope: Scope) -> Condition:
