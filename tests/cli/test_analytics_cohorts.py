@@ -49,3 +49,41 @@ async def test_create_compute_list_download(
     missing = run(["analytics", "cohorts", "compute", "nope"], env, check=False)
     assert missing.returncode == 1
     assert "see `cohorts list`" in missing.stderr
+
+
+async def test_computations_and_profile_api_flag(
+    analytics: httpx.AsyncClient, analytics_db: Database, project: dict[str, Any],
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    await upload(analytics, project, [
+        {"user_id": "flag-user-1", "event_type": "Purchase", "event_properties": {"price": 4}},
+        {"user_id": "flag-user-1", "event_type": "Purchase", "event_properties": {"price": 6}},
+    ])  # fmt: skip
+    env = {"COHORTBRIDGE_DATA_DIR": str(tmp_path / "var"),
+           "COHORTBRIDGE_ANALYTICS_DATABASE_URL": analytics_db.url}  # fmt: skip
+    spec = {"kind": "aggregation", "aggregate": "sum", "prop": "price", "event_type": "Purchase"}
+    created = run(["analytics", "computations", "create", "--project", "Test Project", "--name",
+                   "spent", "--definition", json.dumps(spec), "--json"], env)  # fmt: skip
+    computation_id = json.loads(created.stdout)["computation_id"]
+    computed = run(["analytics", "computations", "compute", computation_id, "--json"], env)
+    assert json.loads(computed.stdout) == {"users": 1}
+    listed = json.loads(run(["analytics", "computations", "list", "--project", "Test Project",
+                             "--json"], env).stdout)  # fmt: skip
+    assert [(c["id"], c["name"]) for c in listed] == [(computation_id, "spent")]
+    cohort = json.loads(run(["analytics", "cohorts", "create", "--project", "Test Project",
+                             "--name", "Buyers", "--definition",
+                             json.dumps({"andClauses": [{"orClauses": [
+                                 {"type": "event", "type_value": "Purchase"}]}]}),
+                             "--json"], env).stdout)["cohort_id"]  # fmt: skip
+    run(["analytics", "cohorts", "compute", cohort], env)
+    key = {"Authorization": f"Api-Key {project['secret_key']}"}
+    params = {"user_id": "flag-user-1", "get_cohort_ids": "true", "comp_id": computation_id}
+    before = (await analytics.get("/v1/userprofile", headers=key, params=params)).json()
+    assert before["userData"]["cohort_ids"] == []
+    assert float(before["userData"]["amp_props"][computation_id]) == 10
+    run(["analytics", "cohorts", "update", cohort, "--profile-api", "on"], env)
+    after = (await analytics.get("/v1/userprofile", headers=key, params=params)).json()
+    assert after["userData"]["cohort_ids"] == [cohort]
+    bad = run(["analytics", "cohorts", "update", cohort, "--profile-api", "maybe"], env,
+              check=False)  # fmt: skip
+    assert bad.returncode == 2

@@ -92,7 +92,9 @@ def test_every_command_has_help() -> None:
         ["analytics", "project", "list"], ["analytics", "event-types", "set-active"],
         ["analytics", "cohorts"], ["analytics", "cohorts", "create"],
         ["analytics", "cohorts", "compute"], ["analytics", "cohorts", "list"],
-        ["analytics", "cohorts", "download"],
+        ["analytics", "cohorts", "download"], ["analytics", "cohorts", "update"],
+        ["analytics", "computations"], ["analytics", "computations", "create"],
+        ["analytics", "computations", "compute"], ["analytics", "computations", "list"],
     ):  # fmt: skip
         result = runner.invoke(app, [*args, "--help"])
         assert result.exit_code == 0, result.output

@@ -116,11 +116,11 @@ def _definition(raw: str) -> Any:
 
 
 def _cohort_run(ctx: typer.Context, work: Any) -> Any:
-    from cohortbridge.analytics.cohorts.service import CohortError
+    from cohortbridge.analytics.http import DashboardError
 
     try:
         return _run(ctx, work)
-    except CohortError as error:
+    except DashboardError as error:
         hint = " (see `cohorts list`)" if error.status == 404 else ""
         raise fail(f"{error}{hint}", code=1 if error.status == 404 else 2) from error
 
@@ -235,3 +235,122 @@ def download_cohort(
     except CohortError as error:
         raise fail(f"{error} (see `cohorts list`)") from error
     console.print(f"wrote {rows:,} members to {out}")
+
+
+@cohorts_app.command("update")
+def update_cohort(
+    ctx: typer.Context,
+    cohort_id: CohortArg,
+    profile_api: Annotated[
+        str | None, typer.Option("--profile-api", help="on or off: list it in get_cohort_ids.")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="A new name.")] = None,
+    definition: Annotated[str | None, typer.Option(help="A new definition: JSON or @FILE.")] = None,
+    refresh: Annotated[str | None, typer.Option(help="minute, hourly or daily.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Change a cohort: its name, definition, refresh, or whether the User Profile API lists it."""
+    if profile_api not in (None, "on", "off"):
+        raise fail("--profile-api takes on or off", code=2)
+    raw = _definition(definition) if definition is not None else None
+
+    async def work(conn: AsyncConnection) -> Any:
+        from cohortbridge.analytics.cohorts import service
+        from cohortbridge.analytics.cohorts.repository import definitions
+
+        row = await definitions.by_public_id(conn, cohort_id)
+        if row is None:
+            raise service.not_found(cohort_id)
+        payload: dict[str, Any] = {"name": name, "refresh": refresh,
+                                   "profile_api": None if profile_api is None
+                                   else profile_api == "on"}  # fmt: skip
+        if raw is not None:
+            payload["definition"] = raw
+        draft = service.prepare({k: v for k, v in payload.items() if v is not None},
+                                creating=False)  # fmt: skip
+        return await service.update(conn, row["project_id"], cohort_id, draft)
+
+    _cohort_run(ctx, work)
+    if as_json:
+        print_json({"cohort_id": cohort_id})
+    else:
+        console.print(f"updated {cohort_id}")
+
+
+computations_app = typer.Typer(help="Computed user properties.", no_args_is_help=True)
+app.add_typer(computations_app, name="computations")
+COMPUTATION_EXAMPLE = (
+    '{"kind": "aggregation", "aggregate": "sum", "prop": "price", "event_type": "Purchase", '
+    '"time_type": "rolling", "time_value": 30}'
+)
+
+
+@computations_app.command("create")
+def create_computation(
+    ctx: typer.Context,
+    project: ProjectOpt,
+    name: Annotated[str, typer.Option(help="The user property it becomes.")],
+    definition: Annotated[str, typer.Option(help=f"JSON or @FILE, e.g. '{COMPUTATION_EXAMPLE}'")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Define a computation: event count, aggregation (sum/min/max/avg) or first/last value."""
+    raw = _definition(definition)
+    if not isinstance(raw, dict):
+        raise fail(f"--definition must be a JSON object, e.g. '{COMPUTATION_EXAMPLE}'", code=2)
+
+    async def work(conn: AsyncConnection) -> Any:
+        from cohortbridge.analytics.computations import service
+        from cohortbridge.analytics.projects import service as projects
+
+        found = await projects.find(conn, project)
+        return await service.create(conn, found.id, {**raw, "name": name})
+
+    created = _cohort_run(ctx, work)
+    if as_json:
+        print_json({"computation_id": created["id"]})
+    else:
+        console.print(f"computation_id {created['id']}")
+
+
+@computations_app.command("compute")
+def compute_computation(
+    ctx: typer.Context,
+    computation_id: Annotated[str, typer.Argument(help="The computation's id.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Compute now: how many users have a value."""
+
+    async def work(conn: AsyncConnection) -> Any:
+        from cohortbridge.analytics.computations import repository, service
+
+        row = await repository.by_public_id(conn, computation_id)
+        if row is None:
+            raise fail(f"no computation {computation_id!r} (see `computations list`)")
+        return await service.compute(conn, row)
+
+    users = _cohort_run(ctx, work)
+    if as_json:
+        print_json({"users": users})
+    else:
+        console.print(f"{users:,} users have a value")
+
+
+@computations_app.command("list")
+def list_computations(ctx: typer.Context, project: ProjectOpt, as_json: JsonOpt = False) -> None:
+    """The project's computations."""
+
+    async def work(conn: AsyncConnection) -> Any:
+        from cohortbridge.analytics.computations import repository, service
+        from cohortbridge.analytics.projects import service as projects
+
+        found = await projects.find(conn, project)
+        return [service.listing_object(row) for row in await repository.listing(conn, found.id)]
+
+    listed = _cohort_run(ctx, work)
+    if as_json:
+        print_json(listed)
+        return
+    table = Table("id", "name", "kind", "event_type")
+    for item in listed:
+        table.add_row(item["id"], item["name"], item["kind"], item["event_type"])
+    console.print(table)

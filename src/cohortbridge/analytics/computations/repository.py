@@ -93,10 +93,12 @@ async def compute(conn: AsyncConnection, pk: int, spec: Spec, scope: audience.Sc
     )
     if spec.kind != "count":
         rows = rows.where(and_(computed.c.amplitude_id.is_not(None)))
-    result = await conn.execute(
+    await conn.execute(
         insert(computation_values).from_select(["computation", "amplitude_id", "value"], rows)
     )
-    return max(result.rowcount or 0, 0)
+    # Counted, not read from rowcount: SQLAlchemy keeps INSERT rowcounts only on request.
+    counted = select(func.count()).select_from(computation_values).where(v.computation == pk)
+    return int((await conn.execute(counted)).scalar_one())
 
 
 def _number_as_json(dialect: str, value: Any) -> Any:
@@ -120,3 +122,8 @@ async def values_for(
     if ids is not None:
         query = query.where(c.id.in_(list(ids)))
     return {row[0]: row[1] for row in await conn.execute(query)}
+
+
+async def by_public_id(conn: AsyncConnection, computation_id: str) -> RowMapping | None:
+    query = select(computations).where(c.id == computation_id)
+    return (await conn.execute(query)).mappings().first()
