@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     maintenance_interval_s: float = 3600.0
     # How often analytics looks for cohorts due for computation (each has its own refresh).
     cohort_tick_s: float = 60.0
+    # How long a call to a destination (engage) may take before it counts as a timeout.
+    destination_timeout_s: float = 30.0
 
     def database_url(self, side: Side) -> str:
         explicit = self.engage_database_url if side == "engage" else self.analytics_database_url

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
@@ -16,6 +17,7 @@ from cohortbridge.analytics.cohorts import tasks as cohort_tasks
 from cohortbridge.analytics.cohorts.endpoints import router as cohorts_router
 from cohortbridge.analytics.computations import tasks as computation_tasks
 from cohortbridge.analytics.computations.endpoints import router as computations_router
+from cohortbridge.analytics.destinations import service as destinations
 from cohortbridge.analytics.http import AnalyticsState, json_response
 from cohortbridge.analytics.ingest import tasks
 from cohortbridge.analytics.ingest.endpoints import router as ingest_router
@@ -47,8 +49,14 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
             settings.cohort_tick_s, lambda: computation_tasks.compute_due(database),
             "computations.compute_due",
         ))  # fmt: skip
+        http = httpx.AsyncClient(timeout=settings.destination_timeout_s)
+        background.spawn("destinations.run_due", periodically(
+            settings.cohort_tick_s, lambda: destinations.run_due(database, http),
+            "destinations.run_due",
+        ))  # fmt: skip
         yield
         await background.aclose()
+        await http.aclose()
         await state.background.aclose()
         if owns_db:
             await database.dispose()

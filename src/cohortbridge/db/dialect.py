@@ -216,16 +216,16 @@ def plus_days(dialect: str, moment: Any, days: float) -> ColumnElement[Any]:
     return func.strftime("%Y-%m-%d %H:%M:%f000", moment, f"+{float(days) * 86400:.0f} seconds")
 
 
-async def fresh_id_table(conn: Any, name: str) -> None:
-    """An empty temporary table ``name(amplitude_id BIGINT PRIMARY KEY)`` for this
+async def fresh_id_table(conn: Any, name: str, extra: str = "") -> None:
+    """An empty temporary table ``name(amplitude_id BIGINT PRIMARY KEY{extra})`` for this
     transaction (the set being computed, diffed against stored rows)."""
     if conn.dialect.name == "postgresql":
         await conn.exec_driver_sql(
-            f"CREATE TEMP TABLE IF NOT EXISTS {name} (amplitude_id BIGINT PRIMARY KEY) "
+            f"CREATE TEMP TABLE IF NOT EXISTS {name} (amplitude_id BIGINT PRIMARY KEY{extra}) "
             "ON COMMIT DELETE ROWS"
         )
     else:
         await conn.exec_driver_sql(
-            f"CREATE TEMP TABLE IF NOT EXISTS {name} (amplitude_id INTEGER PRIMARY KEY)"
+            f"CREATE TEMP TABLE IF NOT EXISTS {name} (amplitude_id INTEGER PRIMARY KEY{extra})"
         )
     await conn.exec_driver_sql(f"DELETE FROM {name}")

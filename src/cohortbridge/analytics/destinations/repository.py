@@ -1,0 +1,256 @@
+"""All SQL of the Braze destination: destinations, syncs, their plans, state and history."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Text,
+    case,
+    cast,
+    column,
+    delete,
+    func,
+    insert,
+    literal,
+    null,
+    or_,
+    select,
+    table,
+    update,
+)
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from cohortbridge.analytics.cohorts.models import cohort_members
+from cohortbridge.analytics.destinations.models import (
+    cohort_syncs,
+    destinations,
+    sync_pending,
+    sync_run_users,
+    sync_runs,
+    sync_state,
+)
+from cohortbridge.analytics.identity.models import devices, users
+from cohortbridge.db import dialect as d
+
+DESIRED = "cb_sync_desired"
+_desired = table(DESIRED, column("amplitude_id"), column("kind"), column("value"))
+s, p = cohort_syncs.c, sync_pending.c
+
+
+async def insert_destination(conn: AsyncConnection, row: dict[str, Any]) -> None:
+    await conn.execute(insert(destinations).values(**row))
+
+
+async def destination(conn: AsyncConnection, destination_id: str) -> RowMapping | None:
+    query = select(destinations).where(destinations.c.id == destination_id)
+    return (await conn.execute(query)).mappings().first()
+
+
+async def update_destination(
+    conn: AsyncConnection, destination_id: str, values: dict[str, Any]
+) -> None:
+    await conn.execute(
+        update(destinations).where(destinations.c.id == destination_id).values(**values)
+    )
+
+
+async def list_destinations(conn: AsyncConnection, project_id: int) -> list[RowMapping]:
+    query = select(destinations).where(destinations.c.project_id == project_id)
+    return list((await conn.execute(query.order_by(destinations.c.created_at))).mappings())
+
+
+async def insert_sync(conn: AsyncConnection, row: dict[str, Any]) -> None:
+    await conn.execute(insert(cohort_syncs).values(**row))
+
+
+async def sync(conn: AsyncConnection, sync_id: str) -> RowMapping | None:
+    return (await conn.execute(select(cohort_syncs).where(s.id == sync_id))).mappings().first()
+
+
+async def update_sync(conn: AsyncConnection, sync_id: str, values: dict[str, Any]) -> None:
+    await conn.execute(update(cohort_syncs).where(s.id == sync_id).values(**values))
+
+
+async def syncs_of_cohort(conn: AsyncConnection, cohort_pk: int) -> list[RowMapping]:
+    query = select(cohort_syncs).where(s.cohort == cohort_pk, s.enabled.is_(True))
+    return list((await conn.execute(query)).mappings())
+
+
+async def due(conn: AsyncConnection, now: datetime) -> list[str]:
+    query = (
+        select(s.id)
+        .where(s.enabled.is_(True), s.next_run_at <= now,
+               or_(s.leased_until.is_(None), s.leased_until < now))
+        .order_by(s.next_run_at)
+    )  # fmt: skip
+    return list((await conn.execute(query)).scalars())
+
+
+async def lease(conn: AsyncConnection, sync_id: str, now: datetime, until: datetime) -> bool:
+    """Hold the sync for one run; False when another run holds it."""
+    stmt = update(cohort_syncs).where(
+        s.id == sync_id, or_(s.leased_until.is_(None), s.leased_until < now)
+    )
+    return bool((await conn.execute(stmt.values(leased_until=until))).rowcount)
+
+
+def _identifier(kind: str) -> Any:
+    """The SQL value of one identifier mapping for a member (NULL when the user has none)."""
+    if kind in ("user_id",) or kind.startswith("alias:"):
+        return users.c.user_id
+    if kind == "device_id":
+        return (
+            select(devices.c.device_id)
+            .where(devices.c.amplitude_id == cohort_members.c.amplitude_id)
+            .order_by(devices.c.last_seen_at.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+    return None
+
+
+async def plan(
+    conn: AsyncConnection, sync_id: str, cohort_pk: int, identifiers: Sequence[str]
+) -> dict[str, int]:
+    """Write the run's plan to ``sync_pending``: what engage must gain and lose so that it holds
+    exactly the cohort, given what it acknowledged so far. Counts of removes, adds, skipped."""
+    dialect = conn.dialect.name
+    await d.fresh_id_table(conn, DESIRED, ", kind TEXT, value TEXT")
+    values = []
+    for kind in identifiers:
+        value = _identifier(kind)
+        if value is None:  # property:<name>
+            value = d.json_as_string(dialect, users.c.user_properties, kind.split(":", 1)[1])
+        values.append((kind, value))
+    kind_of = case(*((v.is_not(None), literal(k)) for k, v in values), else_=null())
+    chosen = (
+        func.coalesce(*(cast(v, Text()) for _k, v in values))
+        if len(values) > 1
+        else cast(values[0][1], Text())
+    )
+    members = (
+        select(cohort_members.c.amplitude_id, kind_of, chosen)
+        .select_from(cohort_members.outerjoin(
+            users, users.c.amplitude_id == cohort_members.c.amplitude_id))
+        .where(cohort_members.c.cohort == cohort_pk)
+    )  # fmt: skip
+    await conn.execute(insert(_desired).from_select(["amplitude_id", "kind", "value"], members))
+    await conn.execute(delete(sync_pending).where(p.sync == sync_id))
+    mark = "?" if dialect == "sqlite" else "%s"
+    await conn.exec_driver_sql(_PLAN.format(m=mark, desired=DESIRED), (sync_id, sync_id, sync_id))
+    counts = await conn.exec_driver_sql(
+        f"SELECT SUM(CASE WHEN remove THEN 1 ELSE 0 END), COUNT(*) FROM sync_pending "
+        f"WHERE sync = {mark}", (sync_id,),
+    )  # fmt: skip
+    row: Any = counts.one()
+    removes, total = row[0], row[1]
+    skipped = await conn.exec_driver_sql(f"SELECT COUNT(*) FROM {DESIRED} WHERE kind IS NULL")
+    return {"removes": int(removes or 0), "adds": int(total or 0) - int(removes or 0),
+            "skipped": int(skipped.scalar_one())}  # fmt: skip
+
+
+# Removals first (what engage holds that the cohort no longer does, or holds under another
+# identifier), then additions, each in Amplitude ID order.
+_PLAN = (
+    "INSERT INTO sync_pending (sync, seq, amplitude_id, kind, value, remove) "
+    "SELECT {m}, ROW_NUMBER() OVER (ORDER BY x.remove DESC, x.amplitude_id), x.amplitude_id, "
+    "x.kind, x.value, x.remove FROM ("
+    "SELECT t.amplitude_id, t.kind, t.value, TRUE AS remove FROM sync_state t "
+    "WHERE t.sync = {m} AND NOT EXISTS (SELECT 1 FROM {desired} w WHERE "
+    "w.amplitude_id = t.amplitude_id AND w.kind = t.kind AND w.value = t.value) "
+    "UNION ALL "
+    "SELECT w.amplitude_id, w.kind, w.value, FALSE AS remove FROM {desired} w "
+    "WHERE w.kind IS NOT NULL AND NOT EXISTS (SELECT 1 FROM sync_state t WHERE t.sync = {m} "
+    "AND t.amplitude_id = w.amplitude_id AND t.kind = w.kind AND t.value = w.value)) x"
+)
+
+
+async def unresolved(conn: AsyncConnection) -> list[int]:
+    """Members of the plan just made that have no mapped identifier."""
+    result = await conn.exec_driver_sql(f"SELECT amplitude_id FROM {DESIRED} WHERE kind IS NULL")
+    return [int(row[0]) for row in result.all()]
+
+
+async def pending(
+    conn: AsyncConnection, sync_id: str, after_seq: int, limit: int
+) -> list[RowMapping]:
+    query = (
+        select(sync_pending)
+        .where(p.sync == sync_id, p.seq > after_seq)
+        .order_by(p.seq)
+        .limit(limit)
+    )
+    return list((await conn.execute(query)).mappings())
+
+
+async def acknowledge(
+    conn: AsyncConnection, sync_id: str, rows: Sequence[RowMapping], run_id: int | None
+) -> None:
+    """Engage took these changes: record them as held (or gone) and drop them from the plan."""
+    removed = [r["amplitude_id"] for r in rows if r["remove"]]
+    added = [r for r in rows if not r["remove"]]
+    t = sync_state.c
+    if removed:
+        await conn.execute(delete(sync_state).where(t.sync == sync_id, t.amplitude_id.in_(removed)))
+    if added:
+        ids = [r["amplitude_id"] for r in added]
+        await conn.execute(delete(sync_state).where(t.sync == sync_id, t.amplitude_id.in_(ids)))
+        await conn.execute(insert(sync_state), [
+            {"sync": sync_id, "amplitude_id": r["amplitude_id"], "kind": r["kind"],
+             "value": r["value"]} for r in added])  # fmt: skip
+    seqs = [r["seq"] for r in rows]
+    await conn.execute(delete(sync_pending).where(p.sync == sync_id, p.seq.in_(seqs)))
+    if run_id is not None and rows:
+        await conn.execute(insert(sync_run_users), [
+            {"run": run_id, "amplitude_id": r["amplitude_id"],
+             "operation": "remove" if r["remove"] else "add", "kind": r["kind"],
+             "value": r["value"], "skip_reason": None} for r in rows])  # fmt: skip
+
+
+async def record_skipped(
+    conn: AsyncConnection, run_id: int, amplitude_ids: Sequence[int], reason: str
+) -> None:
+    if amplitude_ids:
+        await conn.execute(insert(sync_run_users), [
+            {"run": run_id, "amplitude_id": a, "operation": "add", "kind": None, "value": None,
+             "skip_reason": reason} for a in amplitude_ids])  # fmt: skip
+
+
+async def held(conn: AsyncConnection, sync_id: str) -> dict[int, tuple[str, str]]:
+    t = sync_state.c
+    query = select(t.amplitude_id, t.kind, t.value).where(t.sync == sync_id)
+    return {int(a): (k, v) for a, k, v in await conn.execute(query)}
+
+
+async def start_run(conn: AsyncConnection, row: dict[str, Any]) -> int:
+    result = await conn.execute(insert(sync_runs).values(**row).returning(sync_runs.c.id))
+    return int(result.scalar_one())
+
+
+async def finish_run(conn: AsyncConnection, run_id: int, values: dict[str, Any]) -> None:
+    await conn.execute(update(sync_runs).where(sync_runs.c.id == run_id).values(**values))
+
+
+async def runs(conn: AsyncConnection, sync_id: str, since: datetime) -> list[RowMapping]:
+    r = sync_runs.c
+    query = (
+        select(sync_runs)
+        .where(r.sync == sync_id, r.started_at >= since)
+        .order_by(r.started_at.desc(), r.id.desc())
+    )
+    return list((await conn.execute(query)).mappings())
+
+
+async def run_users(conn: AsyncConnection, run_id: int) -> list[RowMapping]:
+    k = sync_run_users.c
+    query = select(sync_run_users).where(k.run == run_id).order_by(k.amplitude_id)
+    return list((await conn.execute(query)).mappings())
+
+
+async def forget_runs(conn: AsyncConnection, before: datetime) -> None:
+    """Sync history is kept 14 days."""
+    await conn.execute(delete(sync_runs).where(sync_runs.c.started_at < before))

@@ -1,0 +1,58 @@
+"""A fault-injecting HTTP proxy on loopback: forwards to a real server, but answers some
+requests itself (an error status, or a stall past the client's timeout) as a scheduled list
+says. What lies between analytics and engage in production, made to misbehave."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from tests.conftest import LiveServer
+
+
+class FaultyProxy:
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream
+        self.faults: deque[Any] = deque()  # an int status, "stall", or None to pass through
+        self.forwarded = 0
+        self.failed = 0
+        self.down = False  # every request fails with 503 until set back
+        self.stall_s = 2.0
+        app = Starlette(routes=[Route("/{path:path}", self.handle, methods=["POST", "GET"])])
+        self.server = LiveServer(app)
+
+    async def handle(self, request: Request) -> Response:
+        fault = self.faults.popleft() if self.faults else None
+        if self.down or fault is not None:
+            self.failed += 1
+            if fault == "stall":
+                await asyncio.sleep(self.stall_s)
+            status = 503 if self.down or fault == "stall" else int(fault)
+            return JSONResponse({"message": "injected"}, status_code=status)
+        body = await request.body()
+        async with httpx.AsyncClient(base_url=self.upstream, timeout=30) as client:
+            answer = await client.request(
+                request.method, request.url.path, content=body,
+                headers={"content-type": request.headers.get("content-type", "")},
+            )  # fmt: skip
+        self.forwarded += 1
+        return Response(answer.content, status_code=answer.status_code,
+                        media_type=answer.headers.get("content-type"))  # fmt: skip
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def __enter__(self) -> FaultyProxy:
+        self.server.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.__exit__(*exc)
