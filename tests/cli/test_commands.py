@@ -95,6 +95,10 @@ def test_every_command_has_help() -> None:
         ["analytics", "cohorts", "download"], ["analytics", "cohorts", "update"],
         ["analytics", "computations"], ["analytics", "computations", "create"],
         ["analytics", "computations", "compute"], ["analytics", "computations", "list"],
+        ["analytics", "destinations"], ["analytics", "destinations", "create"],
+        ["analytics", "destinations", "update"], ["analytics", "syncs"],
+        ["analytics", "syncs", "create"], ["analytics", "syncs", "run"],
+        ["analytics", "syncs", "history"],
     ):  # fmt: skip
         result = runner.invoke(app, [*args, "--help"])
         assert result.exit_code == 0, result.output

@@ -354,3 +354,214 @@ def list_computations(ctx: typer.Context, project: ProjectOpt, as_json: JsonOpt 
     for item in listed:
         table.add_row(item["id"], item["name"], item["kind"], item["event_type"])
     console.print(table)
+
+
+destinations_app = typer.Typer(help="Destinations (Braze) of a project.", no_args_is_help=True)
+syncs_app = typer.Typer(help="Cohort syncs to a destination.", no_args_is_help=True)
+app.add_typer(destinations_app, name="destinations")
+app.add_typer(syncs_app, name="syncs")
+SyncArg = Annotated[str, typer.Argument(help="The sync's id (see `syncs create`).")]
+
+
+def _sync_run(ctx: typer.Context, work: Any) -> Any:
+    from cohortbridge.analytics.destinations.logic import InvalidSync
+    from cohortbridge.analytics.destinations.service import DestinationError
+
+    try:
+        return _cohort_run(ctx, work)
+    except (InvalidSync, DestinationError) as error:
+        raise fail(str(error), code=2) from error
+    except LookupError as error:
+        raise fail(str(error)) from error
+
+
+@destinations_app.command("create")
+def create_destination(
+    ctx: typer.Context,
+    kind: Annotated[str, typer.Argument(help="braze")],
+    project: ProjectOpt,
+    rest_endpoint: Annotated[str, typer.Option(help="engage's (Braze's) REST endpoint.")],
+    data_import_key: Annotated[
+        str | None, typer.Option(help="The data import key (client secret).")
+    ] = None,
+    partner_key: Annotated[str | None, typer.Option(help="The partner API key.")] = None,
+    rest_api_key: Annotated[str | None, typer.Option(help="A REST API key (streams).")] = None,
+    app_id: Annotated[str | None, typer.Option(help="An app id (streams).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add a Braze destination: where cohorts (and later events) are sent."""
+    if kind != "braze":
+        raise fail("the only destination kind is braze", code=2)
+
+    async def work(conn: AsyncConnection) -> Any:
+        from cohortbridge.analytics.destinations import service
+        from cohortbridge.analytics.projects import service as projects
+
+        found = await projects.find(conn, project)
+        return await service.create_destination(
+            conn, found.id, rest_endpoint=rest_endpoint, data_import_key=data_import_key,
+            partner_api_key=partner_key, rest_api_key=rest_api_key, app_id=app_id,
+        )  # fmt: skip
+
+    created = _sync_run(ctx, work)
+    if as_json:
+        print_json(created)
+    else:
+        console.print(f"destination_id {created['destination_id']}")
+
+
+@destinations_app.command("update")
+def update_destination(
+    ctx: typer.Context,
+    destination_id: Annotated[str, typer.Argument(help="The destination's id.")],
+    rest_endpoint: Annotated[str | None, typer.Option(help="A new REST endpoint.")] = None,
+    data_import_key: Annotated[str | None, typer.Option(help="A new data import key.")] = None,
+    partner_key: Annotated[str | None, typer.Option(help="A new partner API key.")] = None,
+    rest_api_key: Annotated[str | None, typer.Option(help="A new REST API key.")] = None,
+    app_id: Annotated[str | None, typer.Option(help="A new app id.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Replace a destination's endpoint or keys; its syncs carry on (and converge) with them."""
+
+    async def work(conn: AsyncConnection) -> Any:
+        from cohortbridge.analytics.destinations import service
+
+        return await service.update_destination(conn, destination_id, {
+            "rest_endpoint": rest_endpoint, "data_import_key": data_import_key,
+            "partner_api_key": partner_key, "rest_api_key": rest_api_key, "app_id": app_id,
+        })  # fmt: skip
+
+    updated = _sync_run(ctx, work)
+    if as_json:
+        print_json(updated)
+    else:
+        console.print(f"updated {updated['destination_id']}")
+
+
+@syncs_app.command("create")
+def create_sync(
+    ctx: typer.Context,
+    cohort: Annotated[str, typer.Option("--cohort", help="The cohort's id.")],
+    destination: Annotated[str, typer.Option("--destination", help="The destination's id.")],
+    cadence: Annotated[str, typer.Option(help="once, hourly, daily or realtime.")],
+    identifier: Annotated[
+        list[str],
+        typer.Option("--identifier", help="Repeatable, in priority order: user_id, device_id, "
+                     "alias:<label> or property:<name>."),
+    ],
+    as_json: JsonOpt = False,
+) -> None:  # fmt: skip
+    """Sync a cohort to a destination: the whole cohort first, then who entered and left."""
+
+    async def work(conn: AsyncConnection) -> Any:
+        from cohortbridge.analytics.destinations import service
+
+        return await service.create_sync(conn, cohort_id=cohort, destination_id=destination,
+                                         cadence=cadence, identifiers=identifier)  # fmt: skip
+
+    created = _sync_run(ctx, work)
+    if as_json:
+        print_json(created)
+    else:
+        console.print(f"sync_id {created['sync_id']}")
+
+
+@syncs_app.command("run")
+def run_sync(ctx: typer.Context, sync_id: SyncArg, as_json: JsonOpt = False) -> None:
+    """Run a sync now, with a progress bar."""
+    from cohortbridge.cli.runtime import run_with_database
+
+    settings = settings_of(ctx)
+
+    async def work(db: Any) -> Any:
+        import httpx
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress
+
+        from cohortbridge.analytics.destinations import repository, service
+
+        async with db.read() as conn:
+            if await repository.sync(conn, sync_id) is None:
+                raise LookupError(f"no sync {sync_id!r}")
+        with Progress(*Progress.get_default_columns()[:1], BarColumn(), MofNCompleteColumn(),
+                      console=console, transient=as_json) as progress:  # fmt: skip
+            task = progress.add_task("syncing", total=None)
+
+            def show(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
+
+            async with httpx.AsyncClient(timeout=settings.destination_timeout_s) as http:
+                return await service.run_sync(db, sync_id, http, progress=show)
+
+    try:
+        result = run_with_database(settings, "analytics", work)
+    except LookupError as error:
+        raise fail(f"{error} (see `syncs history`)") from error
+    if result is None:
+        raise fail("another run holds this sync; try again when it has finished")
+    body = {
+        "status": result.status, "added": result.added, "removed": result.removed,
+        "skipped": result.skipped, "rejected": result.rejected, "error": result.error,
+    }  # fmt: skip
+    if as_json:
+        print_json(body)
+    else:
+        console.print(f"{result.status}: +{result.added:,} −{result.removed:,}, "
+                      f"{result.skipped:,} skipped, {result.rejected:,} not in Braze"
+                      + (f" — {result.error}" if result.error else ""))  # fmt: skip
+    if result.status != "succeeded":
+        raise typer.Exit(1)
+
+
+@syncs_app.command("history")
+def sync_history(
+    ctx: typer.Context,
+    sync_id: SyncArg,
+    as_json: JsonOpt = False,
+    users_csv: Annotated[
+        Path | None, typer.Option("--users-csv", help="Write the latest run's users as CSV.")
+    ] = None,
+) -> None:
+    """The last 14 days of runs: start, end, status, counts and errors."""
+
+    async def work(conn: AsyncConnection) -> Any:
+        from datetime import timedelta
+
+        from cohortbridge.analytics.destinations import repository
+        from cohortbridge.kit.clock import utcnow
+
+        if await repository.sync(conn, sync_id) is None:
+            raise LookupError(f"no sync {sync_id!r}")
+        runs = [dict(r) for r in await repository.runs(conn, sync_id, utcnow() - timedelta(14))]
+        users = [dict(u) for u in await repository.run_users(conn, runs[0]["id"])] if runs else []
+        return runs, users
+
+    runs, users = _sync_run(ctx, work)
+    if users_csv is not None:
+        _write_run_users(users_csv, users)
+    listed = [{"run_id": r["id"], "status": r["status"], "cohort_version": r["cohort_version"],
+               "started_at": r["started_at"].isoformat(),
+               "finished_at": r["finished_at"].isoformat() if r["finished_at"] else None,
+               "added": r["added"], "removed": r["removed"], "skipped": r["skipped"],
+               "rejected": r["rejected"], "error": r["error"]} for r in runs]  # fmt: skip
+    if as_json:
+        print_json(listed)
+        return
+    table = Table("started", "status", "added", "removed", "skipped", "rejected", "error")
+    for r in listed:
+        table.add_row(r["started_at"], r["status"], str(r["added"]), str(r["removed"]),
+                      str(r["skipped"]), str(r["rejected"]), r["error"] or "")  # fmt: skip
+    console.print(table)
+
+
+def _write_run_users(path: Path, users: list[dict[str, Any]]) -> None:
+    """Amplitude's sync history export: amplitude_id, operation, mapped property, skip_…"""
+    import csv
+
+    with path.open("w", newline="") as sink:
+        out = csv.writer(sink)
+        out.writerow(["amplitude_id", "operation", "mapped_property", "skip_detected",
+                      "skip_reason"])  # fmt: skip
+        for user in users:
+            skipped = user["skip_reason"]
+            out.writerow([user["amplitude_id"], user["operation"], user["value"] or "",
+                          "true" if skipped else "false", skipped or ""])  # fmt: skip
