@@ -12,9 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import create_engine, select
 from typer.testing import CliRunner
 
+from cohortbridge.cli.demo import expected_members
 from cohortbridge.cli.main import app
+from cohortbridge.engage.segments.models import segments
 
 CLI = [sys.executable, "-m", "cohortbridge.cli"]
 
@@ -125,6 +128,7 @@ def test_up_serves_both_sides(tmp_path: Path) -> None:
                            ("analytics", ports["COHORTBRIDGE_ANALYTICS_PORT"])):  # fmt: skip
             body = _wait_healthy(f"http://127.0.0.1:{port}/healthz", process)
             assert body["side"] == side
+        _demo_segment_fills(tmp_path / "var", expected_members())
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -136,6 +140,22 @@ def test_up_serves_both_sides(tmp_path: Path) -> None:
     assert [w["name"] for w in json.loads(listed.stdout)] == ["Default Workspace"]
     projects = run(["--data-dir", str(tmp_path / "var"), "analytics", "project", "list", "--json"])
     assert [p["name"] for p in json.loads(projects.stdout)] == ["Default Project"]
+
+
+def _demo_segment_fills(data: Path, expected: int) -> None:
+    """The demo's segment holds the demo cohort's users soon after the first start."""
+    deadline = time.monotonic() + 120
+    engine = create_engine(f"sqlite:///{data / 'engage.db'}")
+    with engine.connect() as conn:
+        segment_id = conn.execute(select(segments.c.id)).scalar_one()
+    engine.dispose()
+    while time.monotonic() < deadline:
+        size = json.loads(run(["--data-dir", str(data), "engage", "segments", "size", segment_id,
+                               "--json"]).stdout)["size"]  # fmt: skip
+        if size == expected:
+            return
+        time.sleep(2)
+    raise AssertionError(f"the demo segment holds {size}, not {expected}")
 
 
 def _wait_healthy(url: str, process: subprocess.Popen[bytes]) -> Any:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from cohortbridge.cli.demo import seed as demo_seed
 from cohortbridge.cli.runtime import (
     console,
     migrate_side,
@@ -77,7 +78,22 @@ async def _seed_first_project(conn: AsyncConnection) -> Any:
 DEFAULT_PROJECT = "Default Project"
 
 
-def up(ctx: typer.Context) -> None:
+def _print_demo(demo: Any) -> None:
+    console.print(
+        f"Demo: analytics cohort [bold]{demo.cohort_id}[/bold] syncs in real time to engage; "
+        f'segment [bold]{demo.segment_id}[/bold] "Amplitude Cohorts includes" it and will hold '
+        f"{demo.expected} users within two minutes:\n"
+        f"  cohortbridge engage segments size {demo.segment_id}\n"
+        + "".join(f"  cohortbridge analytics syncs history {s}\n" for s in demo.sync_ids)
+    )
+
+
+def up(
+    ctx: typer.Context,
+    demo: Annotated[
+        bool, typer.Option("--demo/--no-demo", help="On a first start, seed the wired demo.")
+    ] = True,
+) -> None:
     """Run everything in one process on the embedded default: engage on :8400 and analytics
     on :8401 (migrating both databases first)."""
     settings = settings_of(ctx)
@@ -103,6 +119,8 @@ def up(ctx: typer.Context) -> None:
             f"API key: [bold]{project.api_key}[/bold]  secret key (shown once): "
             f"[bold]{project.secret_key}[/bold]"
         )
+    if first is not None and project is not None and demo:
+        _print_demo(demo_seed(settings, first.workspace_id, first.app_id, project.project_id))
     console.print("More keys: `cohortbridge engage api-keys create --help`, "
                   "`cohortbridge analytics project create --help`. Ctrl-C stops.")  # fmt: skip
 
