@@ -25,6 +25,7 @@ class FaultyProxy:
         self.failed = 0
         self.down = False  # every request fails with 503 until set back
         self.stall_s = 2.0
+        self.delay_s = 0.0  # added before forwarding each request
         app = Starlette(routes=[Route("/{path:path}", self.handle, methods=["POST", "GET"])])
         self.server = LiveServer(app)
 
@@ -37,6 +38,8 @@ class FaultyProxy:
             status = 503 if self.down or fault == "stall" else int(fault)
             return JSONResponse({"message": "injected"}, status_code=status)
         body = await request.body()
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
         async with httpx.AsyncClient(base_url=self.upstream, timeout=30) as client:
             answer = await client.request(
                 request.method, request.url.path, content=body,
