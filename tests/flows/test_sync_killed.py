@@ -71,8 +71,9 @@ async def test_a_killed_run_is_finished_by_the_next(
             )
         assert result is not None and result.status == "succeeded", result
         assert result.added == MEMBERS - acknowledged
-        # Only what was not acknowledged went again (+1: the name, which was already sent).
-        assert proxy.forwarded - sent_before <= (MEMBERS - acknowledged) // 1000 + 2
+        # Only what was not acknowledged went again; the killed run's requests still in flight
+        # (up to four) may reach the proxy after the kill too.
+        assert proxy.forwarded - sent_before <= (MEMBERS - acknowledged) // 1000 + 4
     async with analytics_db.read() as conn:
         assert len(await sync_repo.held(conn, sync_id)) == MEMBERS
     assert await in_engage(engage_db, workspace, cohort_id) == set(known)
