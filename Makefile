@@ -42,6 +42,7 @@ check:
 bench: $(STAMP)
 	$(BIN)/python -m bench.users_track
 	$(BIN)/python -m bench.cohort_import
+	$(BIN)/python -m bench.segments
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .pytest_cache .ruff_cache
