@@ -9,13 +9,27 @@ Every leaf is two-valued (true or false, never NULL), so ``NOT`` is the compleme
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import singledispatch
 from typing import Any
 
-from sqlalchemy import and_, false, func, not_, or_, select
+from sqlalchemy import (
+    Select,
+    String,
+    and_,
+    except_,
+    false,
+    func,
+    intersect,
+    literal,
+    literal_column,
+    not_,
+    or_,
+    select,
+    union,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -61,9 +75,22 @@ def _compile(node: object, scope: Scope) -> Condition:
     raise TypeError(f"cannot compile {type(node).__name__}")
 
 
+# Subqueries on the event and purchase history cost most: tested last, they run only for the
+# profiles the cheaper conditions let through (SQLite evaluates AND terms in order).
+_COSTLY = (t.EventCount, t.EventTime, t.PurchaseCount, t.PurchaseTime, t.MoneySpent,
+           t.SegmentMember, t.And, t.Or, t.Not)  # fmt: skip
+
+
+def _cost(node: t.Node) -> int:
+    if isinstance(node, t.CohortMember):
+        return 0  # membership drives the query: first
+    return 2 if isinstance(node, _COSTLY) else 1
+
+
 @_compile.register
 def _and(node: t.And, scope: Scope) -> Condition:
-    return and_(*(_compile(item, scope) for item in node.items))
+    ordered = sorted(node.items, key=_cost)
+    return and_(*(_compile(item, scope) for item in ordered))
 
 
 @_compile.register
@@ -125,6 +152,10 @@ def _number(node: t.NumberAttr, scope: Scope) -> Condition:
 def _string(node: t.StringAttr, scope: Scope) -> Condition:
     doc, dialect = p.custom_attributes, scope.dialect
     if node.op == "equals":  # case-sensitive
+        if dialect == "sqlite":
+            # ->> gives a non-string value as a number (or NULL), never equal to a text, so the
+            # type guard is not needed here (measured: 0.59 → 0.43 s on 300,000 profiles).
+            return _sure(doc.op("->>")(literal(node.name, String())) == node.value)
         return _sure(d.json_text(dialect, doc, node.name) == node.value)
     if node.op == "not_equal":  # "not case sensitive" (B-CA); users without a value match
         text = d.json_text(dialect, doc, node.name)
@@ -303,18 +334,94 @@ def _bucket(node: t.RandomBucket, scope: Scope) -> Condition:
 # Queries -------------------------------------------------------------------------------------
 
 
+def _in_workspace(scope: Scope) -> Condition:
+    # On SQLite, "+column" keeps the planner off the (workspace_id, phone) index: without table
+    # statistics it would walk the whole workspace through it instead of letting a cohort's
+    # members drive primary-key lookups (measured: a 300,000-member cohort 0.32 → 0.23 s).
+    column: Any = (
+        literal_column("+profiles.workspace_id") if scope.dialect == "sqlite" else (p.workspace_id)
+    )
+    return column == scope.workspace_id  # type: ignore[no-any-return]
+
+
 def _audience(node: t.Node, scope: Scope) -> Condition:
-    return and_(p.workspace_id == scope.workspace_id, condition(node, scope))
+    return and_(_in_workspace(scope), condition(node, scope))
+
+
+def members_query(node: t.Node, scope: Scope) -> Select[Any]:
+    """The ids of the members: set operations on cohort memberships when the definition is
+    only about cohorts (measured 10–30× faster than testing every profile), else profiles."""
+    cohort_only = cohort_sets(node, scope)
+    if cohort_only is not None:
+        return cohort_only
+    return select(p.id).where(_audience(node, scope))
 
 
 async def size(conn: AsyncConnection, node: t.Node, scope: Scope) -> int:
-    query = select(func.count()).select_from(profiles).where(_audience(node, scope))
+    members = members_query(node, scope).subquery()
+    query = select(func.count()).select_from(members)
     return int((await conn.execute(query)).scalar_one())
 
 
 async def member_page(
     conn: AsyncConnection, node: t.Node, scope: Scope, after: int, limit: int
 ) -> Sequence[int]:
-    """The next ``limit`` member ids above ``after``, in id order (keyset pages: one pass)."""
-    query = select(p.id).where(_audience(node, scope), p.id > after).order_by(p.id).limit(limit)
+    """The next ``limit`` member ids above ``after``, in id order (keyset pages)."""
+    members = members_query(node, scope).subquery()
+    column = members.c[members.c.keys()[0]]
+    query = select(column).where(column > after).order_by(column).limit(limit)
     return list((await conn.execute(query)).scalars())
+
+
+async def stream_members(
+    conn: AsyncConnection, node: t.Node, scope: Scope, chunk: int
+) -> AsyncIterator[list[int]]:
+    """Every member id in id order, evaluated once and read in chunks (exports)."""
+    members = members_query(node, scope).subquery()
+    column = members.c[members.c.keys()[0]]
+    result = await conn.stream(select(column).order_by(column))
+    async for part in result.partitions(chunk):
+        yield [int(row[0]) for row in part]
+
+
+def _cohort_members(node: t.CohortMember, scope: Scope) -> Select[Any]:
+    m, c = cohort_members.c, cohorts.c
+    return (
+        select(m.profile_id.label("id"))
+        .join(cohorts, c.id == m.cohort)
+        .where(c.workspace_id == scope.workspace_id, c.partner == node.partner,
+               c.cohort_id == node.cohort_id)
+    )  # fmt: skip
+
+
+def cohort_sets(node: t.Node, scope: Scope) -> Select[Any] | None:
+    """Cohort algebra as SQL set operations on the memberships (a member always belongs to the
+    cohort's workspace): includes → the members, OR → UNION, AND → INTERSECT, and an exclusion
+    inside an AND → EXCEPT. None when the definition needs anything else."""
+    if isinstance(node, t.CohortMember) and node.include:
+        return _cohort_members(node, scope)
+    if isinstance(node, t.Or):
+        parts = [cohort_sets(item, scope) for item in node.items]
+        if any(part is None for part in parts):
+            return None
+        return _setop(union, parts)
+    if isinstance(node, t.And):
+        kept = [i for i in node.items if not (isinstance(i, t.CohortMember) and not i.include)]
+        dropped = [i for i in node.items if isinstance(i, t.CohortMember) and not i.include]
+        parts = [cohort_sets(item, scope) for item in kept]
+        if not parts or any(part is None for part in parts):
+            return None
+        base = _setop(intersect, parts)
+        for gone in dropped:
+            base = _setop(except_, [base, _cohort_members(
+                t.CohortMember(gone.partner, gone.cohort_id, True), scope)])  # fmt: skip
+        return base
+    return None
+
+
+def _setop(combine: Any, parts: Sequence[Any]) -> Select[Any]:
+    if len(parts) == 1:
+        return parts[0]  # type: ignore[no-any-return]
+    subqueries = [select(part.subquery().c[0]) for part in parts]
+    combined = combine(*subqueries).subquery()
+    return select(combined.c[0].label("id"))

@@ -148,19 +148,16 @@ async def user_pages(
     wanted = frozenset(fields)
     asked = wanted | {"custom_attributes"} if custom is not None else wanted
     now = utcnow()
-    async with db.read() as conn:
-        tree, scope = await audience_of(conn, segment, now)
-    after = 0
-    while True:
-        async with db.read() as conn:
-            ids = await audience.member_page(conn, tree, scope, after, PAGE)
-            if not ids:
-                return
-            users = await export_users(conn, ids, asked, history_since=now - HISTORY)
-        for user in users:
-            _narrow(user, wanted, custom)
-        yield users
-        after = ids[-1]
+    # The audience is evaluated once and its ids streamed; each page's users are read on a
+    # second connection.
+    async with db.read() as id_conn:
+        tree, scope = await audience_of(id_conn, segment, now)
+        async for ids in audience.stream_members(id_conn, tree, scope, PAGE):
+            async with db.read() as conn:
+                users = await export_users(conn, ids, asked, history_since=now - HISTORY)
+            for user in users:
+                _narrow(user, wanted, custom)
+            yield users
 
 
 def ndjson(users: list[dict[str, Any]]) -> bytes:

@@ -69,23 +69,42 @@ def export_object(
     devices: list[dict[str, Any]],
     fields: frozenset[str] | None,
 ) -> dict[str, Any]:
-    """One user as exported; null and empty fields are left out, as Braze does."""
+    """One user as exported; null and empty fields are left out, as Braze does. Only the
+    fields asked for are built (segment exports of many users ask for few)."""
+    wanted = KNOWN_FIELDS if fields is None else fields
     standard = row["standard"] or {}
-    full: dict[str, Any] = {name: row[name] for name in _PLAIN_COLUMNS}
-    full.update({name: standard.get(name) for name in _DOCUMENT})
-    location = standard.get("current_location")
-    full["created_at"] = created_at_text(row)
-    full["user_aliases"] = aliases
-    full["last_coordinates"] = [location["longitude"], location["latitude"]] if location else None
-    full["total_revenue"] = float(row["total_revenue"])
-    full["custom_attributes"] = plain_value(row["custom_attributes"] or {})
-    full["custom_events"] = events
-    full["purchases"] = purchases
-    full["devices"] = [{"device_id": d["device_id"]} for d in devices]
-    full["push_tokens"] = [
-        {"app": d["app_id"], "platform": "web", "token": d["push_token"]}
-        for d in devices
-        if d.get("push_token")
-    ]
-    chosen = {k: v for k, v in full.items() if fields is None or k in fields}
-    return {k: v for k, v in chosen.items() if v is not None and v not in ([], {})}
+    full: dict[str, Any] = {name: row[name] for name in _PLAIN_COLUMNS if name in wanted}
+    full.update({name: standard.get(name) for name in _DOCUMENT if name in wanted})
+    if "created_at" in wanted:
+        full["created_at"] = created_at_text(row)
+    if "last_coordinates" in wanted:
+        location = standard.get("current_location")
+        full["last_coordinates"] = (
+            [location["longitude"], location["latitude"]] if location else None
+        )
+    if "total_revenue" in wanted:
+        full["total_revenue"] = float(row["total_revenue"])
+    if "custom_attributes" in wanted:
+        full["custom_attributes"] = plain_value(row["custom_attributes"] or {})
+    full.update(_histories(wanted, aliases, events, purchases, devices))
+    return {k: v for k, v in full.items() if v is not None and v not in ([], {})}
+
+
+def _histories(
+    wanted: frozenset[str], aliases: list[dict[str, str]], events: list[dict[str, Any]],
+    purchases: list[dict[str, Any]], devices: list[dict[str, Any]],
+) -> dict[str, Any]:  # fmt: skip
+    found: dict[str, Any] = {}
+    for name, value in (("user_aliases", aliases), ("custom_events", events),
+                        ("purchases", purchases)):  # fmt: skip
+        if name in wanted:
+            found[name] = value
+    if "devices" in wanted:
+        found["devices"] = [{"device_id": d["device_id"]} for d in devices]
+    if "push_tokens" in wanted:
+        found["push_tokens"] = [
+            {"app": d["app_id"], "platform": "web", "token": d["push_token"]}
+            for d in devices
+            if d.get("push_token")
+        ]
+    return found

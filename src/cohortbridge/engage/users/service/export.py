@@ -89,22 +89,27 @@ async def export_users(
     With ``history_since``, ``custom_events`` and ``purchases`` list only the entries seen since
     then (segment exports: the last 90 days), their ``first`` and ``count`` still all-time.
     """
+
+    def wants(*names: str) -> bool:
+        return fields is None or any(name in fields for name in names)
+
     rows = {row["id"]: row for row in await repo.full_profiles(conn, ids)}
+    # Only the tables the asked-for fields need are read.
     aliases: dict[int, list[dict[str, str]]] = defaultdict(list)
-    for row in await repo.aliases_of(conn, ids):
+    for row in await repo.aliases_of(conn, ids) if wants("user_aliases") else []:
         aliases[row["profile_id"]].append(
             {"alias_name": row["alias_name"], "alias_label": row["alias_label"]}
         )
     events: dict[int, list[Any]] = defaultdict(list)
-    for row in await repo.event_stats_of(conn, ids):
+    for row in await repo.event_stats_of(conn, ids) if wants("custom_events") else []:
         if history_since is None or row["last_at"] >= history_since:
             events[row["profile_id"]].append(row)
     purchases: dict[int, list[Any]] = defaultdict(list)
-    for row in await repo.purchase_stats_of(conn, ids):
+    for row in await repo.purchase_stats_of(conn, ids) if wants("purchases") else []:
         if history_since is None or row["last_at"] >= history_since:
             purchases[row["profile_id"]].append(row)
     devices: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for row in await repo.devices_of(conn, ids):
+    for row in await repo.devices_of(conn, ids) if wants("devices", "push_tokens") else []:
         devices[row["profile_id"]].append(dict(row))
     return [
         export_object(
