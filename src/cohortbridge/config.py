@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     cohort_tick_s: float = 60.0
     # How long a call to a destination (engage) may take before it counts as a timeout.
     destination_timeout_s: float = 30.0
+    # Whether the analytics API process runs the periodic jobs itself (the embedded default);
+    # turn off where `cohortbridge worker` processes run them.
+    jobs_in_server: bool = True
 
     def database_url(self, side: Side) -> str:
         explicit = self.engage_database_url if side == "engage" else self.analytics_database_url

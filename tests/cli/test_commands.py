@@ -84,7 +84,7 @@ def test_errors_say_what_to_do(cli_env: dict[str, str]) -> None:
 def test_every_command_has_help() -> None:
     runner = CliRunner()
     for args in (
-        [], ["up"], ["serve"], ["db"], ["db", "upgrade"], ["db", "current"], ["engage"],
+        [], ["up"], ["serve"], ["worker"], ["db"], ["db", "upgrade"], ["db", "current"], ["engage"],
         ["engage", "bootstrap"], ["engage", "api-keys"], ["engage", "api-keys", "create"],
         ["engage", "api-keys", "list"], ["engage", "datapoints"], ["engage", "workspaces"],
         ["engage", "partners", "create"], ["engage", "import-keys", "create"],

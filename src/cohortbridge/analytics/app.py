@@ -13,20 +13,17 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
 from cohortbridge import __version__
-from cohortbridge.analytics.cohorts import tasks as cohort_tasks
+from cohortbridge.analytics import jobs
 from cohortbridge.analytics.cohorts.endpoints import router as cohorts_router
-from cohortbridge.analytics.computations import tasks as computation_tasks
 from cohortbridge.analytics.computations.endpoints import router as computations_router
-from cohortbridge.analytics.destinations import service as destinations
 from cohortbridge.analytics.http import AnalyticsState, json_response
-from cohortbridge.analytics.ingest import tasks
 from cohortbridge.analytics.ingest.endpoints import router as ingest_router
 from cohortbridge.analytics.ingest.schemas import COMPONENTS
 from cohortbridge.analytics.ingest.throttle import Throttle
 from cohortbridge.analytics.profile.endpoints import router as profile_router
 from cohortbridge.config import Settings
 from cohortbridge.db.engine import Database
-from cohortbridge.jobs.background import Background, periodically
+from cohortbridge.jobs.background import Background
 
 
 def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
@@ -37,23 +34,9 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        background.spawn("ingest.prune", periodically(
-            settings.maintenance_interval_s, lambda: tasks.prune(database, settings),
-            "ingest.prune",
-        ))  # fmt: skip
-        background.spawn("cohorts.compute_due", periodically(
-            settings.cohort_tick_s, lambda: cohort_tasks.compute_due(database),
-            "cohorts.compute_due",
-        ))  # fmt: skip
-        background.spawn("computations.compute_due", periodically(
-            settings.cohort_tick_s, lambda: computation_tasks.compute_due(database),
-            "computations.compute_due",
-        ))  # fmt: skip
         http = httpx.AsyncClient(timeout=settings.destination_timeout_s)
-        background.spawn("destinations.run_due", periodically(
-            settings.cohort_tick_s, lambda: destinations.run_due(database, http),
-            "destinations.run_due",
-        ))  # fmt: skip
+        if settings.jobs_in_server:
+            jobs.start(background, database, settings, http)
         yield
         await background.aclose()
         await http.aclose()

@@ -12,6 +12,7 @@ from cohortbridge.cli import analytics as analytics_commands
 from cohortbridge.cli import db as db_commands
 from cohortbridge.cli import engage as engage_commands
 from cohortbridge.cli import serve as serve_commands
+from cohortbridge.cli import worker as worker_commands
 from cohortbridge.config import Settings
 
 app = typer.Typer(
@@ -51,6 +52,7 @@ def main(
 
 app.command("up", help=serve_commands.up.__doc__)(serve_commands.up)
 app.command("serve", help=serve_commands.serve.__doc__)(serve_commands.serve)
+app.command("worker", help=worker_commands.worker.__doc__)(worker_commands.worker)
 app.add_typer(db_commands.app, name="db")
 app.add_typer(engage_commands.app, name="engage")
 app.add_typer(analytics_commands.app, name="analytics")
