@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from cohortbridge.cli.runtime import console, fail, print_json, run_in_transaction, settings_of
+from cohortbridge.cli.runtime import (
+    console,
+    fail,
+    json_value,
+    print_json,
+    run_in_transaction,
+    settings_of,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
@@ -101,18 +108,7 @@ EXAMPLE = ('{"andClauses": [{"orClauses": [{"type": "event", "type_value": "Song
 
 
 def _definition(raw: str) -> Any:
-    import orjson
-
-    text = raw
-    if raw.startswith("@"):
-        path = Path(raw[1:])
-        if not path.is_file():
-            raise fail(f"no such file: {path}", code=2)
-        text = path.read_text()
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError as error:
-        raise fail(f"--definition is not JSON ({error}); e.g. '{EXAMPLE}'", code=2) from error
+    return json_value(raw, "--definition", EXAMPLE)
 
 
 def _cohort_run(ctx: typer.Context, work: Any) -> Any:

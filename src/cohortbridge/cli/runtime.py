@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
@@ -80,6 +81,20 @@ def run_with_database(
 
 def print_json(value: Any) -> None:
     sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+def json_value(raw: str, option: str, example: str) -> Any:
+    """An option holding JSON, or ``@FILE`` naming a file of JSON; a usage error otherwise."""
+    text = raw
+    if raw.startswith("@"):
+        path = Path(raw[1:])
+        if not path.is_file():
+            raise fail(f"no such file: {path}", code=2)
+        text = path.read_text()
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as error:
+        raise fail(f"{option} is not JSON ({error}); e.g. {option} '{example}'", code=2) from error
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-import orjson
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
@@ -14,6 +13,7 @@ from cohortbridge.cli.runtime import (
     console,
     err_console,
     fail,
+    json_value,
     print_json,
     run_in_transaction,
     run_with_database,
@@ -33,17 +33,7 @@ EXAMPLE = '{"amplitude_cohorts": {"comparison": "includes_value", "value": "COHO
 
 
 def _definition(raw: str) -> Any:
-    """The --filter value: JSON, or @FILE holding JSON."""
-    text = raw
-    if raw.startswith("@"):
-        path = Path(raw[1:])
-        if not path.is_file():
-            raise fail(f"no such file: {path}", code=2)
-        text = path.read_text()
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError as error:
-        raise fail(f"--filter is not JSON ({error}); e.g. --filter '{EXAMPLE}'", code=2) from error
+    return json_value(raw, "--filter", EXAMPLE)
 
 
 def _guarded(settings: Any, work: Any, *, database: bool = False) -> Any:
