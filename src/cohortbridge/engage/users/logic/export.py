@@ -72,7 +72,7 @@ def export_object(
     """One user as exported; null and empty fields are left out, as Braze does. Only the
     fields asked for are built (segment exports of many users ask for few)."""
     wanted = KNOWN_FIELDS if fields is None else fields
-    standard = row["standard"] or {}
+    standard = (row["standard"] or {}) if "standard" in row else {}
     full: dict[str, Any] = {name: row[name] for name in _PLAIN_COLUMNS if name in wanted}
     full.update({name: standard.get(name) for name in _DOCUMENT if name in wanted})
     if "created_at" in wanted:
@@ -108,3 +108,15 @@ def _histories(
             if d.get("push_token")
         ]
     return found
+
+
+def columns_for(fields: frozenset[str] | None) -> set[str]:
+    """The profile columns an export of these fields reads (all of them for ``None``)."""
+    wanted = KNOWN_FIELDS if fields is None else fields
+    columns = {"id"} | {name for name in _PLAIN_COLUMNS if name in wanted}
+    if wanted & {*_DOCUMENT, "last_coordinates"}:
+        columns.add("standard")
+    for name in ("created_at", "total_revenue", "custom_attributes"):
+        if name in wanted:
+            columns.add(name)
+    return columns

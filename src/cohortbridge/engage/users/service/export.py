@@ -11,7 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cohortbridge.engage.errors import BrazeError
 from cohortbridge.engage.users import repository as repo
-from cohortbridge.engage.users.logic.export import KNOWN_FIELDS, export_object, history
+from cohortbridge.engage.users.logic.export import (
+    KNOWN_FIELDS,
+    columns_for,
+    export_object,
+    history,
+)
 from cohortbridge.engage.users.logic.identifiers import Ident, InvalidObject, parse_alias
 from cohortbridge.engage.users.service.resolve import existing_ids
 
@@ -93,7 +98,8 @@ async def export_users(
     def wants(*names: str) -> bool:
         return fields is None or any(name in fields for name in names)
 
-    rows = {row["id"]: row for row in await repo.full_profiles(conn, ids)}
+    columns = columns_for(fields)
+    rows = {row["id"]: row for row in await repo.full_profiles(conn, ids, columns)}
     # Only the tables the asked-for fields need are read.
     aliases: dict[int, list[dict[str, str]]] = defaultdict(list)
     for row in await repo.aliases_of(conn, ids) if wants("user_aliases") else []:
