@@ -43,6 +43,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.users_track
 	$(BIN)/python -m bench.cohort_import
 	$(BIN)/python -m bench.segments
+	$(BIN)/python -m bench.ingest
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .pytest_cache .ruff_cache
