@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from cohortbridge.db.unit import Executor
 from cohortbridge.engage.errors import ACCESS_DENIED, INVALID_API_KEY, BrazeError
 from cohortbridge.engage.workspaces import repository as keys
 from cohortbridge.kit import secrets
@@ -42,6 +43,6 @@ async def authenticate(conn: AsyncConnection, api_key: str | None, permission: s
     )
 
 
-async def record_use(conn: AsyncConnection, principal: Principal) -> None:
+def record_use(ex: Executor, principal: Principal) -> None:
     if principal.stale_last_seen:
-        await keys.touch_key(conn, principal.key_id, utcnow())
+        keys.touch_key(ex, principal.key_id, utcnow())

@@ -9,7 +9,9 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from cohortbridge.db import bulk
 from cohortbridge.db import dialect as d
+from cohortbridge.db.unit import Executor
 from cohortbridge.engage.partners.models import data_import_keys, partner_api_keys, partners
 
 
@@ -79,6 +81,10 @@ async def invalidate_import_key(
     return (await conn.execute(stmt)).rowcount
 
 
-async def touch_import_key(conn: AsyncConnection, key_id: str, at: datetime) -> None:
-    stmt = update(data_import_keys).where(data_import_keys.c.id == key_id).values(last_used_at=at)
-    await conn.execute(stmt)
+def touch_import_key(ex: Executor, key_id: str, at: datetime) -> None:
+    """Raw: runs inside the cohort import's unit of work (db/unit.py)."""
+    bulk.run_sql(
+        ex,
+        "UPDATE data_import_keys SET last_used_at = {mark} WHERE id = {mark}",
+        (bulk.write_time(ex.dialect, at), key_id),
+    )

@@ -10,6 +10,7 @@ from datetime import timedelta
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from cohortbridge.db.unit import Executor
 from cohortbridge.engage.errors import BrazeError, NotFoundError
 from cohortbridge.engage.partners import repository as repo
 from cohortbridge.engage.partners.schemas import (
@@ -150,6 +151,6 @@ async def authenticate(
     )
 
 
-async def record_use(conn: AsyncConnection, client: PartnerClient) -> None:
+def record_use(ex: Executor, client: PartnerClient) -> None:
     if client.stale_last_used:
-        await repo.touch_import_key(conn, client.import_key_id, utcnow())
+        repo.touch_import_key(ex, client.import_key_id, utcnow())
