@@ -15,7 +15,8 @@ import asyncio
 import contextlib
 import sqlite3
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -27,11 +28,12 @@ from cohortbridge.db.unit import ConnectionExecutor, SqliteExecutor, Unit
 
 T = TypeVar("T")
 
+BUSY_TIMEOUT_MS = 30000
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=NORMAL",
     "PRAGMA foreign_keys=ON",
-    "PRAGMA busy_timeout=30000",
+    f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}",
     "PRAGMA cache_size=-65536",
     "PRAGMA temp_store=MEMORY",
     # The writer checkpoints the WAL every 10,000 pages instead of every 1,000: fewer, larger
@@ -105,6 +107,7 @@ def _sqlite_engine(
 class _Job(Generic[T]):
     unit: Unit[T]
     done: asyncio.Future[T]
+    offload: bool = False
     taken: bool = False
 
 
@@ -113,122 +116,202 @@ class _GroupLost(Exception):
 
 
 class GroupWriter:
-    """SQLite: units of work waiting for the writer, committed together.
+    """SQLite: write units of work, several per transaction, each in its own SAVEPOINT.
 
-    Each unit runs in its own SAVEPOINT, so a unit that raises rolls back only its own writes
-    and gets its own exception; the others commit. Units are run synchronously on the event
-    loop's thread on the writer's ``sqlite3`` connection: no await between two statements,
-    hence no other request's Python in the middle of a transaction, and no thread handoff.
-    Answers are given only after COMMIT. If BEGIN or COMMIT fails, or SQLite drops the
+    A unit that raises rolls back only its own writes and gets its own exception; the others
+    commit, and every answer waits for COMMIT. If BEGIN or COMMIT fails, or SQLite drops the
     transaction, the units are run again one per transaction, so each gets its own outcome.
+
+    Units run on the writer's ``sqlite3`` connection with no await between two statements:
+    on the event loop's thread (no thread handoff, and no fight with the loop for the GIL
+    over their Python), or, when ``offload`` (units whose cost is mostly SQLite's own), on
+    the writer thread, where SQLite releases the GIL and the loop keeps reading and
+    validating the next requests. A BEGIN that has to wait for another process's write
+    waits on the writer thread, never on the loop; a group with offloaded units commits
+    there too. While requests announced by ``coming`` are still being read and validated,
+    the transaction stays open for them, a few ms at most, so that they share its COMMIT.
     """
 
-    MAX_GROUP = 8
+    MAX_GROUP = 16
+    MAX_HOLD_S = 0.004
 
     def __init__(self, engine: AsyncEngine, slot: WriterSlot) -> None:
         self._engine = engine
         self._slot = slot
         self._pending: deque[_Job[Any]] = deque()
         self._task: asyncio.Task[None] | None = None
+        self._coming = 0
+        self._arrival: asyncio.Event | None = None
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
 
-    async def run(self, unit: Unit[T], wait_s: float | None = None) -> T:
+    def close(self) -> None:
+        self._thread.shutdown(wait=True)
+
+    @contextlib.contextmanager
+    def coming(self) -> Iterator[None]:
+        """A request that will submit a unit is being read and validated."""
+        self._coming += 1
+        try:
+            yield
+        finally:
+            self._coming -= 1
+            self._signal()
+
+    def _signal(self) -> None:
+        if self._arrival is not None:
+            self._arrival.set()
+
+    async def run(self, unit: Unit[T], wait_s: float | None = None, *, offload: bool = False) -> T:
         """Run ``unit`` in a write transaction; ``TimeoutError`` if it has not started within
         ``wait_s`` (it then never runs)."""
-        job: _Job[T] = _Job(unit, asyncio.get_running_loop().create_future())
+        job: _Job[T] = _Job(unit, asyncio.get_running_loop().create_future(), offload)
         self._pending.append(job)
+        self._signal()
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._drain())
         try:
             return await asyncio.wait_for(asyncio.shield(job.done), wait_s)
         except TimeoutError:
-            # A unit is taken and run in one synchronous step: taken means done.
-            if job.done.done():
-                return job.done.result()
-            self._pending.remove(job)
-            raise
+            if not job.taken:
+                self._pending.remove(job)
+                raise
         except asyncio.CancelledError:
             if not job.taken:
                 self._pending.remove(job)
             raise
+        # Started within the bound: its outcome is the answer.
+        return await job.done
 
     async def _drain(self) -> None:
-        # Let requests that are ready to submit do so first, so that they join this group.
-        await asyncio.sleep(0)
         try:
             while self._pending:
                 async with self._engine.connect():
-                    self._run_jobs(self._take())
+                    await self._transaction()
         except BaseException as error:
             while self._pending:
                 _settle(self._pending.popleft(), False, error)
             raise
 
-    def _take(self) -> list[_Job[Any]]:
+    async def _in_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
+
+    async def _transaction(self) -> None:
+        connection = self._slot.connection
+        if connection is None:
+            raise RuntimeError("the SQLite writer has no connection")
+        taken: list[_Job[Any]] = []
+        outcomes: list[tuple[bool, Any]] = []
+        try:
+            if not _begin_now(connection):
+                await self._in_thread(connection.execute, "BEGIN IMMEDIATE")
+            started = asyncio.get_running_loop().time()
+            while True:
+                jobs = self._take(self.MAX_GROUP - len(taken))
+                taken += jobs
+                if any(job.offload for job in jobs):
+                    outcomes += await self._in_thread(self._savepoints, connection, jobs)
+                else:
+                    outcomes += self._savepoints(connection, jobs)
+                if not taken or not await self._more_coming(started, len(taken)):
+                    break
+            if any(job.offload for job in taken):
+                await self._in_thread(connection.execute, "COMMIT")
+            else:
+                connection.execute("COMMIT")
+        except Exception:
+            await self._in_thread(_rollback, connection)
+            outcomes = await self._in_thread(self._one_by_one, connection, taken)
+        except BaseException as error:
+            _rollback(connection)
+            for job in taken:
+                _settle(job, False, error)
+            raise
+        for job, (ok, value) in zip(taken, outcomes, strict=True):
+            _settle(job, ok, value)
+
+    def _take(self, room: int) -> list[_Job[Any]]:
         jobs: list[_Job[Any]] = []
-        while self._pending and len(jobs) < self.MAX_GROUP:
+        while self._pending and len(jobs) < room:
             job = self._pending.popleft()
             job.taken = True
             jobs.append(job)
         return jobs
 
-    def _run_jobs(self, jobs: list[_Job[Any]]) -> None:
-        connection = self._slot.connection
-        try:
-            if connection is None:
-                raise RuntimeError("the SQLite writer has no connection")
-            if len(jobs) > 1:
-                try:
-                    self._group(connection, jobs)
-                    return
-                except Exception:  # the group as a whole failed: each unit on its own
-                    if connection.in_transaction:
-                        connection.execute("ROLLBACK")
-            for job in jobs:
-                self._alone(connection, job)
-        except BaseException as error:
-            if connection is not None and connection.in_transaction:
-                connection.execute("ROLLBACK")
-            for job in jobs:
-                _settle(job, False, error)
-            raise
-
-    def _group(self, connection: sqlite3.Connection, jobs: list[_Job[Any]]) -> None:
-        ex = SqliteExecutor(connection)
-        ex.run("BEGIN IMMEDIATE")
-        outcomes = [self._savepoint(connection, ex, job) for job in jobs]
-        ex.run("COMMIT")
-        for job, (ok, value) in zip(jobs, outcomes, strict=True):
-            _settle(job, ok, value)
+    async def _more_coming(self, started: float, count: int) -> bool:
+        """Whether to keep the transaction open for more units (waits for one to arrive)."""
+        if count >= self.MAX_GROUP:
+            return False
+        if self._pending:
+            return True
+        remaining = self.MAX_HOLD_S - (asyncio.get_running_loop().time() - started)
+        if self._coming == 0 or remaining <= 0:
+            return False
+        if self._arrival is None:
+            self._arrival = asyncio.Event()
+        self._arrival.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._arrival.wait(), remaining)
+        return True
 
     @staticmethod
-    def _savepoint(
-        connection: sqlite3.Connection, ex: SqliteExecutor, job: _Job[Any]
-    ) -> tuple[bool, Any]:
-        ex.run("SAVEPOINT unit")
-        try:
-            value = job.unit(ex)
-        except Exception as error:
-            if not connection.in_transaction:
-                raise _GroupLost() from error
-            ex.run("ROLLBACK TO unit")
+    def _savepoints(
+        connection: sqlite3.Connection, jobs: list[_Job[Any]]
+    ) -> list[tuple[bool, Any]]:
+        ex = SqliteExecutor(connection)
+        outcomes: list[tuple[bool, Any]] = []
+        for job in jobs:
+            ex.run("SAVEPOINT unit")
+            try:
+                value = job.unit(ex)
+            except Exception as error:
+                if not connection.in_transaction:
+                    raise _GroupLost() from error
+                ex.run("ROLLBACK TO unit")
+                ex.run("RELEASE unit")
+                outcomes.append((False, error))
+                continue
             ex.run("RELEASE unit")
-            return False, error
-        ex.run("RELEASE unit")
-        return True, value
+            outcomes.append((True, value))
+        return outcomes
 
     @staticmethod
-    def _alone(connection: sqlite3.Connection, job: _Job[Any]) -> None:
+    def _one_by_one(
+        connection: sqlite3.Connection, jobs: list[_Job[Any]]
+    ) -> list[tuple[bool, Any]]:
+        outcomes: list[tuple[bool, Any]] = []
         ex = SqliteExecutor(connection)
-        try:
-            ex.run("BEGIN IMMEDIATE")
-            value = job.unit(ex)
-            ex.run("COMMIT")
-        except Exception as error:
-            if connection.in_transaction:
-                connection.execute("ROLLBACK")
-            _settle(job, False, error)
-            return
-        _settle(job, True, value)
+        for job in jobs:
+            try:
+                ex.run("BEGIN IMMEDIATE")
+                value = job.unit(ex)
+                ex.run("COMMIT")
+            except Exception as error:
+                _rollback(connection)
+                outcomes.append((False, error))
+                continue
+            outcomes.append((True, value))
+        return outcomes
+
+
+def _begin_now(connection: sqlite3.Connection) -> bool:
+    """BEGIN IMMEDIATE if no other process is writing; False (nothing begun) if one is.
+
+    Waiting for the other writer (up to the busy timeout) is left to the writer thread, so
+    that it never blocks the event loop.
+    """
+    connection.execute("PRAGMA busy_timeout=0")
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError:
+        return False
+    finally:
+        connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    return True
+
+
+def _rollback(connection: sqlite3.Connection) -> None:
+    if connection.in_transaction:
+        connection.execute("ROLLBACK")
 
 
 def _settle(job: _Job[Any], ok: bool, value: Any) -> None:
@@ -283,20 +366,28 @@ class Database:
         finally:
             await conn.close()
 
-    async def write(self, unit: Unit[T], acquire_timeout: float | None = None) -> T:
+    async def write(
+        self, unit: Unit[T], acquire_timeout: float | None = None, *, offload: bool = False
+    ) -> T:
         """Run ``unit`` as one write transaction, committed if it returns.
 
         With ``acquire_timeout``, waiting longer than that for the writer (SQLite) or a
-        connection raises ``TimeoutError`` and nothing is written.
+        connection raises ``TimeoutError`` and nothing is written. ``offload``: the unit's
+        cost is mostly the database's own (see ``GroupWriter``).
         """
         if self.group is not None:
-            return await self.group.run(unit, acquire_timeout)
+            return await self.group.run(unit, acquire_timeout, offload=offload)
 
         def sync(connection: Connection) -> T:
             return unit(ConnectionExecutor(connection))
 
         async with self.transaction(acquire_timeout) as conn:
             return await conn.run_sync(sync)
+
+    def coming(self) -> contextlib.AbstractContextManager[None]:
+        """Around the reading and validation of a request that will call ``write``: on
+        SQLite, a group being committed may wait a moment for it (``GroupWriter``)."""
+        return self.group.coming() if self.group is not None else contextlib.nullcontext()
 
     @contextlib.asynccontextmanager
     async def write_turn(self, wait_s: float | None = None) -> AsyncIterator[None]:
@@ -325,6 +416,8 @@ class Database:
             yield conn
 
     async def dispose(self) -> None:
+        if self.group is not None:
+            self.group.close()
         await self.writer.dispose()
         if self.reader is not self.writer:
             await self.reader.dispose()
