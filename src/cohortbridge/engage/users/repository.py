@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from operator import itemgetter
 from typing import Any
 
@@ -169,15 +170,25 @@ def insert_profiles(ex: Executor, rows: list[dict[str, Any]]) -> dict[str, int]:
     return {row[0]: row[1] for row in _INSERT_PROFILES.execute_dicts(ex, rows)}
 
 
-_UPDATE_STATES = BulkUpdate(
-    profiles, (*STATE_COLUMNS, "standard", "custom_attributes", "updated_at"), key="id"
-)
+STATE_WRITES = (*STATE_COLUMNS, "standard", "custom_attributes", "updated_at")
 
 
 def update_states(ex: Executor, rows: list[dict[str, Any]]) -> None:
-    """Write back profiles' writable state; rows carry ``pid`` and every state column."""
-    pick = itemgetter(*_UPDATE_STATES.columns, "pid")
-    _UPDATE_STATES.execute(ex, [pick(row) for row in sorted(rows, key=itemgetter("pid"))])
+    """Write back profiles' writable state: rows carry ``pid`` and the state columns to set
+    (any of ``STATE_WRITES``); one statement per set of columns."""
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in sorted(rows, key=itemgetter("pid")):
+        columns = tuple(name for name in STATE_WRITES if name in row)
+        by_columns.setdefault(columns, []).append(row)
+    for columns, group in by_columns.items():
+        if columns:
+            pick = itemgetter(*columns, "pid")
+            _state_update(columns).execute(ex, [pick(row) for row in group])
+
+
+@lru_cache(maxsize=256)
+def _state_update(columns: tuple[str, ...]) -> BulkUpdate:
+    return BulkUpdate(profiles, columns, key="id")
 
 
 _INSERT_ALIASES = BulkInsert(

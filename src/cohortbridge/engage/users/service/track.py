@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from cohortbridge.db.unit import Executor
 from cohortbridge.engage.datapoints import service as datapoints
 from cohortbridge.engage.errors import BrazeError, RetryTransaction
@@ -38,6 +40,8 @@ class Batch:
     ids: dict[Key, int] = field(default_factory=dict)
     new: dict[Key, NewProfile] = field(default_factory=dict)
     states: dict[int, ProfileState] = field(default_factory=dict)
+    # The stored state of existing profiles, to write back only the columns that change.
+    stored: dict[int, dict[str, Any]] = field(default_factory=dict)
     changed: set[int] = field(default_factory=set)
     aliases: list[dict[str, Any]] = field(default_factory=list)
 
@@ -97,6 +101,12 @@ def _apply_attributes(ex: Executor, batch: Batch, plan: TrackPlan) -> int:
     # Row locks on PostgreSQL: concurrent requests on one profile must not lose writes.
     loaded = repo.load_states(ex, sorted(existing), lock=True)
     for pid, row in loaded.items():
+        # Serialized now: updates may change nested values of the documents in place.
+        batch.stored[pid] = {
+            **{name: row[name] for name in repo.STATE_COLUMNS},
+            "standard": orjson.dumps(row["standard"]),
+            "custom_attributes": orjson.dumps(row["custom_attributes"]),
+        }
         batch.states[pid] = ProfileState(
             columns={name: row[name] for name in repo.STATE_COLUMNS},
             document=dict(row["standard"] or {}),
@@ -214,19 +224,30 @@ def _insert_aliases(ex: Executor, batch: Batch, new_aliases: list[dict[str, Any]
 
 
 def _write_states(ex: Executor, batch: Batch) -> None:
-    rows = []
-    for pid in sorted(batch.changed):
-        state = batch.states[pid]
-        rows.append(
-            {
-                "pid": pid,
-                **{name: state.columns.get(name) for name in repo.STATE_COLUMNS},
-                "standard": state.document,
-                "custom_attributes": state.custom,
-                "updated_at": batch.now,
-            }
-        )
+    rows = [
+        {"pid": pid, **_changes(batch.stored[pid], batch.states[pid]), "updated_at": batch.now}
+        for pid in sorted(batch.changed)
+    ]
     repo.update_states(ex, rows)
+
+
+def _changes(stored: dict[str, Any], state: ProfileState) -> dict[str, Any]:
+    """The state columns whose value differs from the stored one.
+
+    Writing only those leaves the indexes on the others (email, phone) untouched.
+    """
+    changed: dict[str, Any] = {}
+    for name in repo.STATE_COLUMNS:
+        value = state.columns.get(name)
+        old = stored[name]
+        if type(value) is not type(old) or value != old:
+            changed[name] = value
+    # Compared as JSON text: 1, 1.0 and true are equal in Python, not in the document.
+    if orjson.dumps(state.document) != stored["standard"]:
+        changed["standard"] = state.document
+    if orjson.dumps(state.custom) != stored["custom_attributes"]:
+        changed["custom_attributes"] = state.custom
+    return changed
 
 
 def _write_events(ex: Executor, batch: Batch, plan: TrackPlan) -> int:
