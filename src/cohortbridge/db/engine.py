@@ -127,9 +127,10 @@ class GroupWriter:
     over their Python), or, when ``offload`` (units whose cost is mostly SQLite's own), on
     the writer thread, where SQLite releases the GIL and the loop keeps reading and
     validating the next requests. A BEGIN that has to wait for another process's write
-    waits on the writer thread, never on the loop; a group with offloaded units commits
-    there too. While requests announced by ``coming`` are still being read and validated,
-    the transaction stays open for them, a few ms at most, so that they share its COMMIT.
+    waits on the writer thread, never on the loop, and COMMIT (WAL writes, checkpoints) runs
+    there, while the loop prepares the next requests. While requests announced by
+    ``coming`` are still being read and validated, the transaction stays open for them, a few
+    ms at most, so that they share its COMMIT.
     """
 
     MAX_GROUP = 16
@@ -214,10 +215,7 @@ class GroupWriter:
                     outcomes += self._savepoints(connection, jobs)
                 if not taken or not await self._more_coming(started, len(taken)):
                     break
-            if any(job.offload for job in taken):
-                await self._in_thread(connection.execute, "COMMIT")
-            else:
-                connection.execute("COMMIT")
+            await self._in_thread(connection.execute, "COMMIT")
         except Exception:
             await self._in_thread(_rollback, connection)
             outcomes = await self._in_thread(self._one_by_one, connection, taken)
