@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import sqlite3
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -128,46 +128,26 @@ class GroupWriter:
     the writer thread, where SQLite releases the GIL and the loop keeps reading and
     validating the next requests. A BEGIN that has to wait for another process's write
     waits on the writer thread, never on the loop, and COMMIT (WAL writes, checkpoints) runs
-    there, while the loop prepares the next requests. While requests announced by
-    ``coming`` are still being read and validated, the transaction stays open for them, a few
-    ms at most, so that they share its COMMIT.
+    there too; the units that arrive meanwhile make the next group.
     """
 
     MAX_GROUP = 16
-    MAX_HOLD_S = 0.004
 
     def __init__(self, engine: AsyncEngine, slot: WriterSlot) -> None:
         self._engine = engine
         self._slot = slot
         self._pending: deque[_Job[Any]] = deque()
         self._task: asyncio.Task[None] | None = None
-        self._coming = 0
-        self._arrival: asyncio.Event | None = None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
 
     def close(self) -> None:
         self._thread.shutdown(wait=True)
-
-    @contextlib.contextmanager
-    def coming(self) -> Iterator[None]:
-        """A request that will submit a unit is being read and validated."""
-        self._coming += 1
-        try:
-            yield
-        finally:
-            self._coming -= 1
-            self._signal()
-
-    def _signal(self) -> None:
-        if self._arrival is not None:
-            self._arrival.set()
 
     async def run(self, unit: Unit[T], wait_s: float | None = None, *, offload: bool = False) -> T:
         """Run ``unit`` in a write transaction; ``TimeoutError`` if it has not started within
         ``wait_s`` (it then never runs)."""
         job: _Job[T] = _Job(unit, asyncio.get_running_loop().create_future(), offload)
         self._pending.append(job)
-        self._signal()
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._drain())
         try:
@@ -205,16 +185,14 @@ class GroupWriter:
         try:
             if not _begin_now(connection):
                 await self._in_thread(connection.execute, "BEGIN IMMEDIATE")
-            started = asyncio.get_running_loop().time()
-            while True:
+            # Units submitted while an offloaded one runs join this group.
+            while self._pending and len(taken) < self.MAX_GROUP:
                 jobs = self._take(self.MAX_GROUP - len(taken))
                 taken += jobs
                 if any(job.offload for job in jobs):
                     outcomes += await self._in_thread(self._savepoints, connection, jobs)
                 else:
                     outcomes += self._savepoints(connection, jobs)
-                if not taken or not await self._more_coming(started, len(taken)):
-                    break
             await self._in_thread(connection.execute, "COMMIT")
         except Exception:
             await self._in_thread(_rollback, connection)
@@ -234,22 +212,6 @@ class GroupWriter:
             job.taken = True
             jobs.append(job)
         return jobs
-
-    async def _more_coming(self, started: float, count: int) -> bool:
-        """Whether to keep the transaction open for more units (waits for one to arrive)."""
-        if count >= self.MAX_GROUP:
-            return False
-        if self._pending:
-            return True
-        remaining = self.MAX_HOLD_S - (asyncio.get_running_loop().time() - started)
-        if self._coming == 0 or remaining <= 0:
-            return False
-        if self._arrival is None:
-            self._arrival = asyncio.Event()
-        self._arrival.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._arrival.wait(), remaining)
-        return True
 
     @staticmethod
     def _savepoints(
@@ -381,11 +343,6 @@ class Database:
 
         async with self.transaction(acquire_timeout) as conn:
             return await conn.run_sync(sync)
-
-    def coming(self) -> contextlib.AbstractContextManager[None]:
-        """Around the reading and validation of a request that will call ``write``: on
-        SQLite, a group being committed may wait a moment for it (``GroupWriter``)."""
-        return self.group.coming() if self.group is not None else contextlib.nullcontext()
 
     @contextlib.asynccontextmanager
     async def write_turn(self, wait_s: float | None = None) -> AsyncIterator[None]:

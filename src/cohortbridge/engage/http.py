@@ -121,20 +121,17 @@ async def run_braze_endpoint(
     state = state_of(request)
     headers: dict[str, str] = {}
     try:
-        # A unit's request announces itself while it is read and validated (Database.coming).
-        with state.db.coming() if unit is not None else contextlib.nullcontext():
-            payload = await read_json(request, state.settings.max_body_bytes)
-            async with state.db.read() as conn:
-                principal = await authenticate(conn, api_key_of(request, payload), permission)
-            headers = _count_request(state, principal.workspace_id, limit_group)
-            if payload is UNPARSABLE or not isinstance(payload, dict):
-                raise BrazeError(400, "Bad Request")
-            payload.pop("api_key", None)
-            if unit is not None:
-                # No write turn: a unit of work never awaits between its statements, so
-                # other requests' validation cannot keep the writer waiting mid-transaction.
-                prepared = prepare(payload) if prepare is not None else payload
+        payload = await read_json(request, state.settings.max_body_bytes)
+        async with state.db.read() as conn:
+            principal = await authenticate(conn, api_key_of(request, payload), permission)
+        headers = _count_request(state, principal.workspace_id, limit_group)
+        if payload is UNPARSABLE or not isinstance(payload, dict):
+            raise BrazeError(400, "Bad Request")
+        payload.pop("api_key", None)
         if unit is not None:
+            # No write turn: a unit of work never awaits between its statements, so other
+            # requests' validation cannot keep the writer waiting mid-transaction.
+            prepared = prepare(payload) if prepare is not None else payload
             status, body = await run_unit(state.db, _recording_use(principal, unit, prepared))
             return json_response(status, body, headers)
         if read_only and principal.stale_last_seen:
@@ -191,17 +188,16 @@ async def run_partner_endpoint(
     state = state_of(request)
     headers: dict[str, str] = {}
     try:
-        with state.db.coming():
-            payload = await read_json(request, state.settings.max_body_bytes)
-            if payload is UNPARSABLE or not isinstance(payload, dict):
-                raise BrazeError(400, "Bad Request")
-            async with state.db.read() as conn:
-                client = await partner_auth(
-                    conn, partner, payload.get("partner_api_key"), payload.get("client_secret")
-                )
-            headers = _count_request(state, client.workspace_id, "cohort_import")
-            bound = state.settings.cohort_lock_timeout_s
-            prepared = prepare(payload)
+        payload = await read_json(request, state.settings.max_body_bytes)
+        if payload is UNPARSABLE or not isinstance(payload, dict):
+            raise BrazeError(400, "Bad Request")
+        async with state.db.read() as conn:
+            client = await partner_auth(
+                conn, partner, payload.get("partner_api_key"), payload.get("client_secret")
+            )
+        headers = _count_request(state, client.workspace_id, "cohort_import")
+        bound = state.settings.cohort_lock_timeout_s
+        prepared = prepare(payload)
 
         def work(ex: Executor) -> tuple[int, dict[str, Any]]:
             record_partner_use(ex, client)
