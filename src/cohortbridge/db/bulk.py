@@ -227,3 +227,17 @@ def write_time(dialect: str, value: datetime) -> Any:
     if isinstance(value, str):
         return value
     return _sqlite_time(value) if dialect == "sqlite" else as_utc(value)
+
+
+def read_time(value: Any) -> datetime | None:
+    """A timestamp column read raw: naive UTC text on SQLite, a datetime on PostgreSQL."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return as_utc(datetime.fromisoformat(value))
+    return as_utc(value)
+
+
+def read_json(value: Any) -> Any:
+    """A JSON column read raw: text on SQLite, already decoded on PostgreSQL."""
+    return orjson.loads(value) if isinstance(value, str | bytes) else value

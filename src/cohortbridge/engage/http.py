@@ -122,8 +122,8 @@ async def run_braze_endpoint(
     headers: dict[str, str] = {}
     try:
         payload = await read_json(request, state.settings.max_body_bytes)
-        async with state.db.read() as conn:
-            principal = await authenticate(conn, api_key_of(request, payload), permission)
+        api_key = api_key_of(request, payload)
+        principal = await state.db.lookup(lambda ex: authenticate(ex, api_key, permission))
         headers = _count_request(state, principal.workspace_id, limit_group)
         if payload is UNPARSABLE or not isinstance(payload, dict):
             raise BrazeError(400, "Bad Request")
@@ -191,10 +191,8 @@ async def run_partner_endpoint(
         payload = await read_json(request, state.settings.max_body_bytes)
         if payload is UNPARSABLE or not isinstance(payload, dict):
             raise BrazeError(400, "Bad Request")
-        async with state.db.read() as conn:
-            client = await partner_auth(
-                conn, partner, payload.get("partner_api_key"), payload.get("client_secret")
-            )
+        keys = payload.get("partner_api_key"), payload.get("client_secret")
+        client = await state.db.lookup(lambda ex: partner_auth(ex, partner, *keys))
         headers = _count_request(state, client.workspace_id, "cohort_import")
         bound = state.settings.cohort_lock_timeout_s
         prepared = prepare(payload)

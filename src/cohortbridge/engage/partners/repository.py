@@ -38,22 +38,32 @@ async def revoke_partner_keys(
     return (await conn.execute(stmt.values(revoked_at=at))).rowcount
 
 
-async def partner_key_by_digest(conn: AsyncConnection, key_digest: str) -> RowMapping | None:
-    t = partner_api_keys.c
-    query = select(t.id, t.partner).where(t.key_digest == key_digest, t.revoked_at.is_(None))
-    return (await conn.execute(query)).mappings().first()
+# Raw: every partner request reads both keys first (``Database.lookup``).
+def partner_key_by_digest(ex: Executor, key_digest: str) -> dict[str, Any] | None:
+    rows = bulk.fetch_sql(
+        ex,
+        "SELECT id, partner FROM partner_api_keys WHERE key_digest = {mark} AND revoked_at IS NULL",
+        (key_digest,),
+    )
+    return {"id": rows[0][0], "partner": rows[0][1]} if rows else None
 
 
 async def insert_import_key(conn: AsyncConnection, row: dict[str, Any]) -> None:
     await conn.execute(data_import_keys.insert().values(**row))
 
 
-async def import_key_by_digest(conn: AsyncConnection, key_digest: str) -> RowMapping | None:
-    t = data_import_keys.c
-    query = select(t.id, t.workspace_id, t.partner, t.last_used_at).where(
-        t.key_digest == key_digest, t.invalidated_at.is_(None)
+def import_key_by_digest(ex: Executor, key_digest: str) -> dict[str, Any] | None:
+    rows = bulk.fetch_sql(
+        ex,
+        "SELECT id, workspace_id, partner, last_used_at FROM data_import_keys "
+        "WHERE key_digest = {mark} AND invalidated_at IS NULL",
+        (key_digest,),
     )
-    return (await conn.execute(query)).mappings().first()
+    if not rows:
+        return None
+    key_id, workspace_id, partner, last_used_at = rows[0]
+    return {"id": key_id, "workspace_id": workspace_id, "partner": partner,
+            "last_used_at": bulk.read_time(last_used_at)}  # fmt: skip
 
 
 async def list_import_keys(

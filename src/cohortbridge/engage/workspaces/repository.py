@@ -42,14 +42,20 @@ async def insert_key(conn: AsyncConnection, row: dict[str, Any]) -> None:
     await conn.execute(rest_api_keys.insert().values(**row))
 
 
-async def key_by_digest(conn: AsyncConnection, key_digest: str) -> RowMapping | None:
-    query = select(
-        rest_api_keys.c.id,
-        rest_api_keys.c.workspace_id,
-        rest_api_keys.c.permissions,
-        rest_api_keys.c.last_seen_at,
-    ).where(rest_api_keys.c.key_digest == key_digest)
-    return (await conn.execute(query)).mappings().first()
+def key_by_digest(ex: Executor, key_digest: str) -> dict[str, Any] | None:
+    """Raw: every REST request reads it first (``Database.lookup``)."""
+    rows = bulk.fetch_sql(
+        ex,
+        "SELECT id, workspace_id, permissions, last_seen_at FROM rest_api_keys "
+        "WHERE key_digest = {mark}",
+        (key_digest,),
+    )
+    if not rows:
+        return None
+    key_id, workspace_id, permissions, last_seen_at = rows[0]
+    return {"id": key_id, "workspace_id": workspace_id,
+            "permissions": bulk.read_json(permissions),
+            "last_seen_at": bulk.read_time(last_seen_at)}  # fmt: skip
 
 
 async def list_keys(conn: AsyncConnection, workspace_id: str) -> list[RowMapping]:
