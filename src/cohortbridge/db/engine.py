@@ -180,19 +180,33 @@ class GroupWriter:
         connection = self._slot.connection
         if connection is None:
             raise RuntimeError("the SQLite writer has no connection")
-        taken: list[_Job[Any]] = []
-        outcomes: list[tuple[bool, Any]] = []
+        taken = self._take(self.MAX_GROUP)
         try:
             if not _begin_now(connection):
                 await self._in_thread(connection.execute, "BEGIN IMMEDIATE")
-            # Units submitted while an offloaded one runs join this group.
-            while self._pending and len(taken) < self.MAX_GROUP:
-                jobs = self._take(self.MAX_GROUP - len(taken))
-                taken += jobs
+        except Exception as error:  # e.g. another process kept the database locked
+            for job in taken:
+                _settle(job, False, error)
+            return
+        except BaseException as error:
+            for job in taken:
+                _settle(job, False, error)
+            raise
+        await self._group(connection, taken)
+
+    async def _group(self, connection: sqlite3.Connection, taken: list[_Job[Any]]) -> None:
+        """Run ``taken`` (and units submitted meanwhile) in the open transaction; commit."""
+        outcomes: list[tuple[bool, Any]] = []
+        try:
+            jobs = list(taken)
+            while jobs:
                 if any(job.offload for job in jobs):
                     outcomes += await self._in_thread(self._savepoints, connection, jobs)
                 else:
                     outcomes += self._savepoints(connection, jobs)
+                # Units submitted while an offloaded one ran join this group.
+                jobs = self._take(self.MAX_GROUP - len(taken))
+                taken += jobs
             await self._in_thread(connection.execute, "COMMIT")
         except Exception:
             await self._in_thread(_rollback, connection)
