@@ -79,7 +79,7 @@ from urllib.parse import urlsplit
 import httpx
 import orjson
 import psycopg
-from sqlalchemy import and_, func, select
+from sqlalchemy import func, select
 from sqlalchemy.engine import URL, make_url
 
 import cohortbridge
@@ -89,7 +89,6 @@ from cohortbridge.db.engine import SQLITE_PRAGMAS, Database
 from cohortbridge.engage.partners import service as partners
 from cohortbridge.engage.segments.logic.parse import parse
 from cohortbridge.engage.segments.repository import audience
-from cohortbridge.engage.users.models import profiles
 from cohortbridge.engage.workspaces import service as workspaces
 from cohortbridge.engage.workspaces.schemas import Bootstrapped
 from cohortbridge.kit.ids import object_id
@@ -607,8 +606,7 @@ def _sqlite_plan(rows: list[tuple[Any, ...]]) -> list[str]:
 
 def size_statement(tree: Any, scope: audience.Scope) -> Any:
     """The statement ``audience.size`` runs."""
-    where = and_(profiles.c.workspace_id == scope.workspace_id, audience.condition(tree, scope))
-    return select(func.count()).select_from(profiles).where(where)
+    return select(func.count()).select_from(audience.members_query(tree, scope).subquery())
 
 
 async def compiled_queries(url: str, workspace_id: str, runs: int) -> dict[str, dict[str, Any]]:

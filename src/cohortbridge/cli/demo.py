@@ -42,15 +42,16 @@ def _people() -> tuple[list[str], list[str]]:
 
 
 async def _engage_side(conn: AsyncConnection, workspace_id: str, app_id: str) -> dict[str, str]:
+    from cohortbridge.db.unit import call
     from cohortbridge.engage.partners import service as partners
     from cohortbridge.engage.users.service import track
 
     users, devices = _people()
-    await track.track(conn, workspace_id, {"attributes": [
+    await call(conn, track.apply, workspace_id, track.prepare({"attributes": [
         *({"external_id": user, "first_name": user.split("-")[-1]} for user in users),
         *({"push_token_import": True, "push_tokens": [
             {"app_id": app_id, "token": f"token-{d}", "device_id": d}]} for d in devices),
-    ]})  # fmt: skip
+    ]}))  # fmt: skip
     partner = await partners.create_partner_key(conn, "amplitude")
     secret = await partners.create_import_key(conn, workspace_id, "amplitude", "")
     return {"partner_api_key": partner.partner_api_key, "client_secret": secret.data_import_key}

@@ -19,10 +19,10 @@ from typing import Any
 import orjson
 from psycopg.types.json import Jsonb
 from sqlalchemy import Date, Table
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import JSON
 
 from cohortbridge.db.types import UTCDateTime
+from cohortbridge.db.unit import Executor
 from cohortbridge.kit.clock import as_utc
 
 # Bound-parameter ceilings: SQLite's default SQLITE_MAX_VARIABLE_NUMBER, PostgreSQL's protocol.
@@ -93,19 +93,17 @@ class BulkInsert:
         return max(1, MAX_PARAMS.get(dialect, 999) // len(self.columns))
 
     def adapters(self, dialect: str) -> list[Callable[[Any], Any] | None]:
-        return [_adapter(_kind(self.table, c), dialect) for c in self.columns]
+        return _adapters(self.table, self.columns, dialect)
 
-    async def execute_dicts(
-        self, conn: AsyncConnection, rows: Sequence[dict[str, Any]]
-    ) -> list[Any]:
+    def execute_dicts(self, ex: Executor, rows: Sequence[dict[str, Any]]) -> list[Any]:
         pick = itemgetter(*self.columns)
-        return await self.execute(conn, [pick(row) for row in rows])
+        return self.execute(ex, [pick(row) for row in rows])
 
-    async def execute(self, conn: AsyncConnection, rows: Sequence[Sequence[Any]]) -> list[Any]:
+    def execute(self, ex: Executor, rows: Sequence[Sequence[Any]]) -> list[Any]:
         """Insert ``rows`` (tuples in ``columns`` order); returns the RETURNING rows."""
         if not rows:
             return []
-        dialect = conn.dialect.name
+        dialect = ex.dialect
         adapt = self.adapters(dialect)
         returned: list[Any] = []
         step = self.rows_per_statement(dialect)
@@ -114,10 +112,20 @@ class BulkInsert:
             params: list[Any] = []
             for row in chunk:
                 params.extend(v if f is None else f(v) for f, v in zip(adapt, row, strict=True))
-            result = await conn.exec_driver_sql(self._sql(dialect, len(chunk)), tuple(params))
+            sql = self._sql(dialect, len(chunk))
             if self.returning:
-                returned.extend(result.all())
+                returned.extend(ex.rows(sql, params))
+            else:
+                ex.run(sql, params)
         return returned
+
+
+@lru_cache(maxsize=256)
+def _adapters(
+    table: Table, columns: tuple[str, ...], dialect: str
+) -> list[Callable[[Any], Any] | None]:
+    # Column kinds do not change at run time: look them up once per statement shape.
+    return [_adapter(_kind(table, c), dialect) for c in columns]
 
 
 @lru_cache(maxsize=512)
@@ -146,17 +154,17 @@ class BulkUpdate:
     columns: tuple[str, ...]
     key: str
 
-    async def execute(self, conn: AsyncConnection, rows: Sequence[Sequence[Any]]) -> None:
+    def execute(self, ex: Executor, rows: Sequence[Sequence[Any]]) -> None:
         """``rows`` are tuples of ``columns`` values followed by the key."""
         if not rows:
             return
-        dialect = conn.dialect.name
-        adapt = [_adapter(_kind(self.table, c), dialect) for c in self.columns]
+        dialect = ex.dialect
+        adapt = _adapters(self.table, self.columns, dialect)
         params = [
             (*(v if f is None else f(v) for f, v in zip(adapt, row[:-1], strict=True)), row[-1])
             for row in rows
         ]
-        await conn.exec_driver_sql(_render_update(self, dialect), params)
+        ex.many(_render_update(self, dialect), params)
 
 
 @lru_cache(maxsize=64)
@@ -172,8 +180,8 @@ def marks(dialect: str, count: int) -> str:
     return ", ".join([mark] * count)
 
 
-async def fetch_in(
-    conn: AsyncConnection,
+def fetch_in(
+    ex: Executor,
     template: str,
     leading: Sequence[Any],
     values: Sequence[Any],
@@ -185,13 +193,11 @@ async def fetch_in(
     A raw ``IN (…)`` of up to a thousand values costs SQLAlchemy more to compile than the
     database spends answering it; the text here is cached per chunk size.
     """
-    dialect = conn.dialect.name
     rows: list[Any] = []
     for start in range(0, len(values), chunk):
         part = values[start : start + chunk]
-        sql = _render_in(template, dialect, len(part))
-        result = await conn.exec_driver_sql(sql, (*leading, *part))
-        rows.extend(result.all())
+        sql = _render_in(template, ex.dialect, len(part))
+        rows.extend(ex.rows(sql, (*leading, *part)))
     return rows
 
 
@@ -201,12 +207,19 @@ def _render_in(template: str, dialect: str, count: int) -> str:
     return template.format(mark=mark, marks=marks(dialect, count))
 
 
-async def fetch_sql(
-    conn: AsyncConnection, template: str, params: Sequence[Any], count: int = 0
-) -> list[Any]:
+def render(template: str, dialect: str, count: int = 0) -> str:
+    """``template`` in the driver's paramstyle (``{mark}``, ``{marks}`` for ``count``)."""
+    return _render_in(template, dialect, count)
+
+
+def fetch_sql(ex: Executor, template: str, params: Sequence[Any], count: int = 0) -> list[Any]:
     """Run ``template`` once (``{mark}`` one parameter, ``{marks}`` ``count`` of them)."""
-    sql = _render_in(template, conn.dialect.name, count)
-    return list((await conn.exec_driver_sql(sql, tuple(params))).all())
+    return ex.rows(_render_in(template, ex.dialect, count), params)
+
+
+def run_sql(ex: Executor, template: str, params: Sequence[Any], count: int = 0) -> None:
+    """Like ``fetch_sql`` for a statement that returns no rows."""
+    ex.run(_render_in(template, ex.dialect, count), params)
 
 
 def write_time(dialect: str, value: datetime) -> Any:
@@ -217,9 +230,14 @@ def write_time(dialect: str, value: datetime) -> Any:
 
 
 def read_time(value: Any) -> datetime | None:
-    """A timestamp read through ``exec_driver_sql``: SQLite's text or PostgreSQL's datetime."""
+    """A timestamp column read raw: naive UTC text on SQLite, a datetime on PostgreSQL."""
     if value is None:
         return None
     if isinstance(value, str):
         return as_utc(datetime.fromisoformat(value))
     return as_utc(value)
+
+
+def read_json(value: Any) -> Any:
+    """A JSON column read raw: text on SQLite, already decoded on PostgreSQL."""
+    return orjson.loads(value) if isinstance(value, str | bytes) else value

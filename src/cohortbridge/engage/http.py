@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cohortbridge.config import Settings
 from cohortbridge.db.engine import Database
+from cohortbridge.db.unit import Executor, Unit, call
 from cohortbridge.engage.auth.service import Principal, authenticate, record_use
 from cohortbridge.engage.errors import INVALID_API_KEY, BrazeError, RetryTransaction
 from cohortbridge.engage.partners.service import PartnerClient
@@ -31,6 +32,8 @@ from cohortbridge.jobs.background import Background
 from cohortbridge.kit.ratelimit import FixedWindowLimiter
 
 Handler = Callable[[AsyncConnection, Principal, Any], Awaitable[tuple[int, dict[str, Any]]]]
+# A write handler as a synchronous unit of work (db/unit.py): the hot write paths.
+UnitHandler = Callable[[Executor, Principal, Any], tuple[int, dict[str, Any]]]
 
 
 @dataclass
@@ -109,12 +112,14 @@ async def run_braze_endpoint(
     *,
     permission: str,
     limit_group: str,
-    handler: Handler,
+    handler: Handler | None = None,
+    unit: UnitHandler | None = None,
     read_only: bool = False,
     prepare: Callable[[dict[str, Any]], Any] | None = None,
 ) -> Response:
     """Read, authenticate, count, then ``prepare`` the body (validation that needs no
-    database) and hand the result to ``handler`` inside one transaction."""
+    database) and hand the result to ``handler`` inside one transaction — or to ``unit``,
+    run as one synchronous unit of work (``Database.write``)."""
     state = state_of(request)
     headers: dict[str, str] = {}
     try:
@@ -123,29 +128,47 @@ async def run_braze_endpoint(
             if request.method == "GET"
             else await read_json(request, state.settings.max_body_bytes)
         )
-        async with state.db.read() as conn:
-            principal = await authenticate(conn, api_key_of(request, payload), permission)
+        api_key = api_key_of(request, payload)
+        principal = await state.db.lookup(lambda ex: authenticate(ex, api_key, permission))
         headers = _count_request(state, principal.workspace_id, limit_group)
         if payload is UNPARSABLE or not isinstance(payload, dict):
             raise BrazeError(400, "Bad Request")
         payload.pop("api_key", None)
+        if unit is not None:
+            # No write turn: a unit of work never awaits between its statements, so other
+            # requests' validation cannot keep the writer waiting mid-transaction.
+            prepared = prepare(payload) if prepare is not None else payload
+            status, body = await run_unit(state.db, _recording_use(principal, unit, prepared))
+            return json_response(status, body, headers)
         if read_only and principal.stale_last_seen:
             # At most once a minute per key: a read-only request still marks its key as seen.
             async with state.db.transaction() as conn:
-                await record_use(conn, principal)
+                await call(conn, record_use, principal)
+        if handler is None:
+            raise TypeError("run_braze_endpoint needs a handler or a unit")
         turn = contextlib.nullcontext() if read_only else state.db.write_turn()
         async with turn:
             prepared = prepare(payload) if prepare is not None else payload
 
             async def work(conn: AsyncConnection) -> tuple[int, dict[str, Any]]:
                 if not read_only:
-                    await record_use(conn, principal)
+                    await call(conn, record_use, principal)
                 return await handler(conn, principal, prepared)
 
             status, body = await run_transaction(state.db, work, read_only=read_only)
     except BrazeError as error:
         return json_response(error.status, error.body(), {**headers, **error.headers})
     return json_response(status, body, headers)
+
+
+def _recording_use(
+    principal: Principal, unit: UnitHandler, prepared: Any
+) -> Unit[tuple[int, dict[str, Any]]]:
+    def work(ex: Executor) -> tuple[int, dict[str, Any]]:
+        record_use(ex, principal)
+        return unit(ex, principal, prepared)
+
+    return work
 
 
 def _count_request(state: EngageState, workspace_id: str, group: str) -> dict[str, str]:
@@ -157,7 +180,7 @@ def _count_request(state: EngageState, workspace_id: str, group: str) -> dict[st
     return verdict.headers()
 
 
-PartnerHandler = Callable[[AsyncConnection, PartnerClient, Any, float], Awaitable[dict[str, Any]]]
+PartnerHandler = Callable[[Executor, PartnerClient, Any, float], dict[str, Any]]
 
 
 async def run_partner_endpoint(
@@ -174,23 +197,20 @@ async def run_partner_endpoint(
         payload = await read_json(request, state.settings.max_body_bytes)
         if payload is UNPARSABLE or not isinstance(payload, dict):
             raise BrazeError(400, "Bad Request")
-        async with state.db.read() as conn:
-            client = await partner_auth(
-                conn, partner, payload.get("partner_api_key"), payload.get("client_secret")
-            )
+        keys = payload.get("partner_api_key"), payload.get("client_secret")
+        client = await state.db.lookup(lambda ex: partner_auth(ex, partner, *keys))
         headers = _count_request(state, client.workspace_id, "cohort_import")
         bound = state.settings.cohort_lock_timeout_s
-        try:
-            async with state.db.write_turn(bound):
-                prepared = prepare(payload)
+        prepared = prepare(payload)
 
-                async def work(conn: AsyncConnection) -> tuple[int, dict[str, Any]]:
-                    await record_partner_use(conn, client)
-                    return 201, await handler(conn, client, prepared, bound)
+        def work(ex: Executor) -> tuple[int, dict[str, Any]]:
+            record_partner_use(ex, client)
+            return 201, handler(ex, client, prepared, bound)
 
-                status, body = await run_transaction(state.db, work, acquire_timeout=bound)
-        except TimeoutError as error:  # waited past the bound for this process's writer turn
-            raise BrazeError(423, "Resource locked") from error
+        # Waiting past the bound for the writer (or a row lock) answers 423 (run_unit).
+        # Most of a cohort change is SQLite's own work (one INSERT … SELECT per 900 ids): it
+        # runs on the writer thread, while the loop reads and validates the next requests.
+        status, body = await run_unit(state.db, work, acquire_timeout=bound, offload=True)
     except BrazeError as error:
         return json_response(error.status, error.body(), {**headers, **error.headers})
     return json_response(status, body, headers)
@@ -247,11 +267,32 @@ async def run_transaction(
 
     Waiting past ``acquire_timeout`` for the writer or for a row lock answers 423.
     """
+
+    async def once() -> tuple[int, dict[str, Any]]:
+        transaction = db.read() if read_only else db.transaction(acquire_timeout)
+        async with transaction as conn:
+            return await work(conn)
+
+    return await _with_retries(once)
+
+
+async def run_unit(
+    db: Database,
+    unit: Unit[tuple[int, dict[str, Any]]],
+    acquire_timeout: float | None = None,
+    *,
+    offload: bool = False,
+) -> tuple[int, dict[str, Any]]:
+    """``run_transaction`` for a synchronous unit of work (``Database.write``)."""
+    return await _with_retries(lambda: db.write(unit, acquire_timeout, offload=offload))
+
+
+async def _with_retries(
+    once: Callable[[], Awaitable[tuple[int, dict[str, Any]]]],
+) -> tuple[int, dict[str, Any]]:
     for attempt in range(1, ATTEMPTS + 1):
         try:
-            transaction = db.read() if read_only else db.transaction(acquire_timeout)
-            async with transaction as conn:
-                return await work(conn)
+            return await once()
         except RetryTransaction as error:
             if attempt == ATTEMPTS:
                 # Lost the same race three times: tell the client to retry later, as Braze's

@@ -14,6 +14,7 @@ import httpx
 
 from cohortbridge.config import Settings
 from cohortbridge.db.engine import Database
+from cohortbridge.db.unit import call
 from cohortbridge.engage.app import create_app
 from cohortbridge.engage.cohorts import repository as cohort_repo
 from cohortbridge.engage.cohorts import service as cohorts
@@ -36,8 +37,14 @@ async def test_waiting_past_the_bound_is_423_resource_locked(
         ).status_code == 201
         async with engage_db.transaction() as conn:
             # Another writer holds the cohort (the row lock on PostgreSQL, the writer on SQLite).
-            await cohort_repo.open_cohort(
-                conn, workspace["workspace_id"], "amplitude", "busy", now=utcnow(), timeout_s=5
+            await call(
+                conn,
+                cohort_repo.open_cohort,
+                workspace["workspace_id"],
+                "amplitude",
+                "busy",
+                now=utcnow(),
+                timeout_s=5,
             )
             locked = await client.post("/partners/amplitude/cohorts/users", json=body)
         assert (locked.status_code, locked.json()) == (423, {"message": "Resource locked"})

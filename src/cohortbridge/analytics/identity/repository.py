@@ -16,6 +16,7 @@ from cohortbridge.analytics.ingest.models import events
 from cohortbridge.db import bulk
 from cohortbridge.db import dialect as d
 from cohortbridge.db.bulk import BulkInsert, BulkUpdate
+from cohortbridge.db.unit import call
 
 STATE = ("user_id", "user_properties", "device_properties", "first_seen_at", "last_seen_at",
          "last_active_at", "created_at")  # fmt: skip
@@ -26,18 +27,25 @@ async def known(
 ) -> Known:
     """What the database knows of a batch's user ids and device ids."""
     found = Known()
-    for user_id, amplitude_id in await bulk.fetch_in(
-        conn, "SELECT user_id, amplitude_id FROM users WHERE project_id = {mark} "
-        "AND user_id IN ({marks})", (project_id,), list(user_ids),
-    ):  # fmt: skip
+    for user_id, amplitude_id in await call(
+        conn,
+        bulk.fetch_in,
+        "SELECT user_id, amplitude_id FROM users WHERE project_id = {mark} "
+        "AND user_id IN ({marks})",
+        (project_id,),
+        list(user_ids),
+    ):
         found.by_user[user_id] = amplitude_id
         found.user_of[amplitude_id] = user_id
-    for device_id, amplitude_id, user_id in await bulk.fetch_in(
-        conn, "SELECT d.device_id, d.amplitude_id, u.user_id FROM devices d "
+    for device_id, amplitude_id, user_id in await call(
+        conn,
+        bulk.fetch_in,
+        "SELECT d.device_id, d.amplitude_id, u.user_id FROM devices d "
         "JOIN users u ON u.amplitude_id = d.amplitude_id "
-        "WHERE d.project_id = {mark} AND d.device_id IN ({marks})", (project_id,),
+        "WHERE d.project_id = {mark} AND d.device_id IN ({marks})",
+        (project_id,),
         list(device_ids),
-    ):  # fmt: skip
+    ):
         found.device_owner[device_id] = amplitude_id
         found.user_of[amplitude_id] = user_id
     return found
@@ -57,10 +65,14 @@ async def states(
     suffix = (
         " ORDER BY amplitude_id FOR UPDATE" if lock and conn.dialect.name == "postgresql" else ""
     )
-    rows = await bulk.fetch_in(
-        conn, "SELECT amplitude_id, " + ", ".join(STATE) + " FROM users "
-        "WHERE amplitude_id IN ({marks})" + suffix, (), ids,
-    )  # fmt: skip
+    rows = await call(
+        conn,
+        bulk.fetch_in,
+        "SELECT amplitude_id, " + ", ".join(STATE) + " FROM users "
+        "WHERE amplitude_id IN ({marks})" + suffix,
+        (),
+        ids,
+    )
     found: dict[int, dict[str, Any]] = {}
     for row in rows:
         state = dict(zip(STATE, row[1:], strict=True))
@@ -93,11 +105,11 @@ async def reserve(conn: AsyncConnection, count: int) -> list[int]:
 
 
 async def insert_users(conn: AsyncConnection, rows: Sequence[Sequence[Any]]) -> None:
-    await _INSERT_USERS.execute(conn, rows)
+    await call(conn, _INSERT_USERS.execute, rows)
 
 
 async def update_users(conn: AsyncConnection, rows: Sequence[Sequence[Any]]) -> None:
-    await _UPDATE_USERS.execute(conn, rows)
+    await call(conn, _UPDATE_USERS.execute, rows)
 
 
 _UPSERT_DEVICES = BulkInsert(
@@ -113,7 +125,7 @@ _UPSERT_DEVICES = BulkInsert(
 
 async def upsert_devices(conn: AsyncConnection, rows: Sequence[Sequence[Any]]) -> None:
     # Sorted, so concurrent writers lock device rows in the same order.
-    await _UPSERT_DEVICES.execute(conn, sorted(rows, key=lambda row: row[1]))
+    await call(conn, _UPSERT_DEVICES.execute, sorted(rows, key=lambda row: row[1]))
 
 
 async def merge(
@@ -140,15 +152,19 @@ async def find_user(
     """A user by user_id, else by the device's current owner."""
     rows: list[Any] = []
     if user_id is not None:
-        rows = await bulk.fetch_sql(
-            conn, "SELECT amplitude_id FROM users WHERE project_id = {mark} AND user_id = {mark}",
+        rows = await call(
+            conn,
+            bulk.fetch_sql,
+            "SELECT amplitude_id FROM users WHERE project_id = {mark} AND user_id = {mark}",
             (project_id, user_id),
-        )  # fmt: skip
+        )
     if not rows and device_id is not None:
-        rows = await bulk.fetch_sql(
-            conn, "SELECT amplitude_id FROM devices WHERE project_id = {mark} "
-            "AND device_id = {mark}", (project_id, device_id),
-        )  # fmt: skip
+        rows = await call(
+            conn,
+            bulk.fetch_sql,
+            "SELECT amplitude_id FROM devices WHERE project_id = {mark} AND device_id = {mark}",
+            (project_id, device_id),
+        )
     if not rows:
         return None
     amplitude_id = int(rows[0][0])
@@ -159,8 +175,11 @@ async def find_user(
 
 
 async def last_device(conn: AsyncConnection, amplitude_id: int) -> str | None:
-    rows = await bulk.fetch_sql(
-        conn, "SELECT device_id FROM devices WHERE amplitude_id = {mark} "
-        "ORDER BY last_seen_at DESC LIMIT 1", (amplitude_id,),
-    )  # fmt: skip
+    rows = await call(
+        conn,
+        bulk.fetch_sql,
+        "SELECT device_id FROM devices WHERE amplitude_id = {mark} "
+        "ORDER BY last_seen_at DESC LIMIT 1",
+        (amplitude_id,),
+    )
     return str(rows[0][0]) if rows else None

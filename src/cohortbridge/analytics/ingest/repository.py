@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from cohortbridge.analytics.ingest.models import event_inserts, events
 from cohortbridge.db import bulk
 from cohortbridge.db.bulk import BulkInsert
+from cohortbridge.db.unit import call
 
 EVENT_COLUMNS = ("project_id", "amplitude_id", "event_type", "time", "user_id", "device_id",
                  "session_id", "insert_id", "event_properties", "user_properties", "data",
@@ -32,10 +33,14 @@ async def seen_inserts(
     if not pairs:
         return set()
     ids = sorted({insert_id for _device, insert_id in pairs})
-    rows = await bulk.fetch_in(
-        conn, "SELECT device_id, insert_id, seen_at FROM event_inserts "
-        "WHERE project_id = {mark} AND insert_id IN ({marks})", (project_id,), ids,
-    )  # fmt: skip
+    rows = await call(
+        conn,
+        bulk.fetch_in,
+        "SELECT device_id, insert_id, seen_at FROM event_inserts "
+        "WHERE project_id = {mark} AND insert_id IN ({marks})",
+        (project_id,),
+        ids,
+    )
     wanted = set(pairs)
     return {
         (row[0], row[1]) for row in rows
@@ -44,11 +49,11 @@ async def seen_inserts(
 
 
 async def record_inserts(conn: AsyncConnection, rows: Sequence[Sequence[Any]]) -> None:
-    await _SEEN.execute(conn, sorted(rows, key=lambda row: (row[1], row[2])))
+    await call(conn, _SEEN.execute, sorted(rows, key=lambda row: (row[1], row[2])))
 
 
 async def insert_events(conn: AsyncConnection, rows: Sequence[Sequence[Any]]) -> None:
-    await _INSERT_EVENTS.execute(conn, rows)
+    await call(conn, _INSERT_EVENTS.execute, rows)
 
 
 async def prune(

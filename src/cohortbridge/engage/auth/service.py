@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
+from cohortbridge.db.unit import Executor
 from cohortbridge.engage.errors import ACCESS_DENIED, INVALID_API_KEY, BrazeError
 from cohortbridge.engage.workspaces import repository as keys
 from cohortbridge.kit import secrets
@@ -24,10 +23,11 @@ class Principal:
     stale_last_seen: bool
 
 
-async def authenticate(conn: AsyncConnection, api_key: str | None, permission: str) -> Principal:
+def authenticate(ex: Executor, api_key: str | None, permission: str) -> Principal:
+    """Resolve the key (inside ``Database.lookup``)."""
     if not api_key:
         raise BrazeError(401, INVALID_API_KEY)
-    row = await keys.key_by_digest(conn, secrets.digest(api_key.strip()))
+    row = keys.key_by_digest(ex, secrets.digest(api_key.strip()))
     if row is None:
         raise BrazeError(401, INVALID_API_KEY)
     granted = frozenset(row["permissions"])
@@ -42,6 +42,6 @@ async def authenticate(conn: AsyncConnection, api_key: str | None, permission: s
     )
 
 
-async def record_use(conn: AsyncConnection, principal: Principal) -> None:
+def record_use(ex: Executor, principal: Principal) -> None:
     if principal.stale_last_seen:
-        await keys.touch_key(conn, principal.key_id, utcnow())
+        keys.touch_key(ex, principal.key_id, utcnow())

@@ -6,13 +6,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, delete, func, literal, select, text, tuple_, update
+from sqlalchemy import BigInteger, delete, func, literal, select, tuple_
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cohortbridge.db import bulk
 from cohortbridge.db import dialect as d
 from cohortbridge.db.bulk import BulkInsert
+from cohortbridge.db.unit import Executor
 from cohortbridge.engage.cohorts.models import cohort_members, cohorts
 from cohortbridge.engage.partners.models import partners
 from cohortbridge.engage.users.models import profiles
@@ -32,10 +33,11 @@ def _chunks(values: Sequence[Any], size: int = CHUNK) -> list[Sequence[Any]]:
     return [values[i : i + size] for i in range(0, len(values), size)]
 
 
-async def _set_lock_timeout(conn: AsyncConnection, timeout_s: float) -> None:
-    if conn.dialect.name == "postgresql":
+# The write path of the cohort import runs as a synchronous unit of work (db/unit.py).
+def _set_lock_timeout(ex: Executor, timeout_s: float) -> None:
+    if ex.dialect == "postgresql":
         # Waiting longer raises lock_not_available (55P03), which the endpoint answers with 423.
-        await conn.execute(text(f"SET LOCAL lock_timeout = '{int(timeout_s * 1000)}ms'"))
+        ex.run(f"SET LOCAL lock_timeout = '{int(timeout_s * 1000)}ms'")
 
 
 _UPSERT_COHORT = BulkInsert(
@@ -51,8 +53,8 @@ _UPSERT_COHORT = BulkInsert(
 )
 
 
-async def open_cohort(
-    conn: AsyncConnection,
+def open_cohort(
+    ex: Executor,
     workspace_id: str,
     partner: str,
     cohort_id: str,
@@ -64,25 +66,21 @@ async def open_cohort(
 
     Returns its id and the version this request writes (unique per request and cohort).
     """
-    await _set_lock_timeout(conn, timeout_s)
-    rows = await _UPSERT_COHORT.execute(conn, [(workspace_id, partner, cohort_id, 1, now, now)])
+    _set_lock_timeout(ex, timeout_s)
+    rows = _UPSERT_COHORT.execute(ex, [(workspace_id, partner, cohort_id, 1, now, now)])
     return int(rows[0][0]), int(rows[0][1])
 
 
-async def set_name(
-    conn: AsyncConnection, cohort_pk: int, name: str, created_at: datetime, now: datetime
-) -> None:
+def set_name(ex: Executor, cohort_pk: int, name: str, created_at: datetime, now: datetime) -> None:
     # The first created_at a partner sends is kept; a rename only changes the name.
-    stmt = (
-        update(cohorts)
-        .where(cohorts.c.id == cohort_pk)
-        .values(
-            name=name,
-            partner_created_at=func.coalesce(cohorts.c.partner_created_at, created_at),
-            updated_at=now,
-        )
-    )
-    await conn.execute(stmt)
+    bulk.run_sql(
+        ex,
+        "UPDATE cohorts SET name = {mark}, "
+        "partner_created_at = coalesce(partner_created_at, {mark}), updated_at = {mark} "
+        "WHERE id = {mark}",
+        (name, bulk.write_time(ex.dialect, created_at), bulk.write_time(ex.dialect, now),
+         cohort_pk),
+    )  # fmt: skip
 
 
 # Each kind of identifier, as the rows of profiles it matches: external ids of any profile,
@@ -121,8 +119,8 @@ def _match_sql(kind: str, count: int) -> str:
     return _MATCH[kind].replace("{pairs}", ", ".join(["({mark}, {mark})"] * count))
 
 
-async def add_matching(
-    conn: AsyncConnection,
+def add_matching(
+    ex: Executor,
     cohort_pk: int,
     workspace_id: str,
     kind: str,
@@ -136,20 +134,20 @@ async def add_matching(
     Returns (profile id, inserted by this request) for each matched profile: rows inserted by
     this request carry its ``version``, which no earlier request had (see ``open_cohort``).
     """
-    marker = bulk.write_time(conn.dialect.name, now)
+    marker = bulk.write_time(ex.dialect, now)
     out: list[tuple[int, bool]] = []
     step = 450 if kind == "user_alias" else 900
     for start in range(0, len(values), step):
         part = values[start : start + step]
         template = _ADD.replace("{match}", _match_sql(kind, len(part)))
         params = (cohort_pk, marker, version, workspace_id, *_flatten(kind, part))
-        rows = await bulk.fetch_sql(conn, template, params, len(part))
+        rows = bulk.fetch_sql(ex, template, params, len(part))
         out.extend((int(pid), int(added_in) == version) for pid, added_in in rows)
     return out
 
 
-async def remove_matching(
-    conn: AsyncConnection, cohort_pk: int, workspace_id: str, kind: str, values: Sequence[Any]
+def remove_matching(
+    ex: Executor, cohort_pk: int, workspace_id: str, kind: str, values: Sequence[Any]
 ) -> tuple[list[int], list[int]]:
     """Remove the matched profiles: (profiles matched, those that were members)."""
     matched: list[int] = []
@@ -157,10 +155,10 @@ async def remove_matching(
     for start in range(0, len(values), step):
         part = values[start : start + step]
         params = (workspace_id, *_flatten(kind, part))
-        rows = await bulk.fetch_sql(conn, _match_sql(kind, len(part)), params, len(part))
+        rows = bulk.fetch_sql(ex, _match_sql(kind, len(part)), params, len(part))
         matched.extend(int(row[0]) for row in rows)
-    removed = await bulk.fetch_in(
-        conn,
+    removed = bulk.fetch_in(
+        ex,
         "DELETE FROM cohort_members WHERE cohort = {mark} AND profile_id IN ({marks}) "
         "RETURNING profile_id",
         (cohort_pk,),

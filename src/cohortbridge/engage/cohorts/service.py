@@ -1,4 +1,5 @@
-"""The partner cohort import: name a cohort, change its members. Never commits."""
+"""The partner cohort import: name a cohort, change its members. Never commits: the writes
+are synchronous units of work (db/unit.py) that the endpoint runs in one transaction."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from cohortbridge.db.unit import Executor
 from cohortbridge.engage.cohorts import logic
 from cohortbridge.engage.cohorts import repository as repo
 from cohortbridge.engage.cohorts.schemas import CohortListing
@@ -26,16 +28,16 @@ def prepare_name(payload: dict[str, Any]) -> logic.NameUpdate:
         raise _bad(error) from error
 
 
-async def name_cohort(
-    conn: AsyncConnection, client: PartnerClient, named: logic.NameUpdate, lock_timeout_s: float
+def name_cohort(
+    ex: Executor, client: PartnerClient, named: logic.NameUpdate, lock_timeout_s: float
 ) -> dict[str, Any]:
     """POST /partners/{partner}/cohorts: create or rename; idempotent."""
     now = utcnow()
-    pk, _version = await repo.open_cohort(
-        conn, client.workspace_id, client.partner, named.cohort_id, now=now,
+    pk, _version = repo.open_cohort(
+        ex, client.workspace_id, client.partner, named.cohort_id, now=now,
         timeout_s=lock_timeout_s,
     )  # fmt: skip
-    await repo.set_name(conn, pk, named.name, named.created_at, now)
+    repo.set_name(ex, pk, named.name, named.created_at, now)
     return {"message": "success"}
 
 
@@ -47,8 +49,8 @@ def prepare_changes(payload: dict[str, Any]) -> tuple[str, list[logic.Change]]:
         raise _bad(error) from error
 
 
-async def change_users(
-    conn: AsyncConnection,
+def change_users(
+    ex: Executor,
     client: PartnerClient,
     prepared: tuple[str, list[logic.Change]],
     lock_timeout_s: float,
@@ -61,14 +63,14 @@ async def change_users(
     cohort_id, changes = prepared
     tally = logic.Tally()
     if changes:  # an empty change list is how partners test their credentials
-        await _apply(conn, client, cohort_id, changes, tally=tally, lock_timeout_s=lock_timeout_s)
+        _apply(ex, client, cohort_id, changes, tally=tally, lock_timeout_s=lock_timeout_s)
     return {"message": "success", "cohort_id": cohort_id, "matched": tally.matched,
             "unmatched": tally.unmatched, "users_added": tally.added,
             "users_removed": tally.removed}  # fmt: skip
 
 
-async def _apply(
-    conn: AsyncConnection,
+def _apply(
+    ex: Executor,
     client: PartnerClient,
     cohort_id: str,
     changes: list[logic.Change],
@@ -77,23 +79,21 @@ async def _apply(
     lock_timeout_s: float,
 ) -> None:
     now = utcnow()
-    pk, version = await repo.open_cohort(
-        conn, client.workspace_id, client.partner, cohort_id, now=now, timeout_s=lock_timeout_s
+    pk, version = repo.open_cohort(
+        ex, client.workspace_id, client.partner, cohort_id, now=now, timeout_s=lock_timeout_s
     )
     for change in changes:
         for kind, values in change.groups():
             if change.remove:
-                matched, removed = await repo.remove_matching(
-                    conn, pk, client.workspace_id, kind, values
-                )
+                matched, removed = repo.remove_matching(ex, pk, client.workspace_id, kind, values)
                 tally.record_removes(len(values), matched, removed)
             else:
-                rows = await repo.add_matching(
-                    conn, pk, client.workspace_id, kind, values, version=version, now=now
+                rows = repo.add_matching(
+                    ex, pk, client.workspace_id, kind, values, version=version, now=now
                 )
                 tally.record_adds(len(values), rows)
     source = datapoints.cohort_import_source(client.partner)
-    await datapoints.record(conn, client.workspace_id, now, source, tally.matched)
+    datapoints.record(ex, client.workspace_id, now, source, tally.matched)
 
 
 async def list_cohorts(conn: AsyncConnection, workspace_id: str) -> list[CohortListing]:

@@ -9,6 +9,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cohortbridge.db.bulk import BulkInsert
+from cohortbridge.db.unit import Executor
 from cohortbridge.engage.datapoints.models import datapoints
 
 # Every write request ends with this statement: its SQL text is cached (see db/bulk.py).
@@ -20,8 +21,8 @@ _ADD = BulkInsert(
 )
 
 
-async def add(conn: AsyncConnection, workspace_id: str, day: date, source: str, count: int) -> None:
-    await _ADD.execute(conn, [(workspace_id, day, source, count)])
+def add(ex: Executor, workspace_id: str, day: date, source: str, count: int) -> None:
+    _ADD.execute(ex, [(workspace_id, day, source, count)])
 
 
 async def rows(

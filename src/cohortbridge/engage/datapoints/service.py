@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from cohortbridge.db.unit import Executor
 from cohortbridge.engage.datapoints import repository as repo
 from cohortbridge.kit.clock import utc_day
 
@@ -17,11 +18,9 @@ def cohort_import_source(partner: str) -> str:
     return f"cohort_import:{partner}"
 
 
-async def record(
-    conn: AsyncConnection, workspace_id: str, at: datetime, source: str, count: int
-) -> None:
+def record(ex: Executor, workspace_id: str, at: datetime, source: str, count: int) -> None:
     if count > 0:
-        await repo.add(conn, workspace_id, utc_day(at), source, count)
+        repo.add(ex, workspace_id, utc_day(at), source, count)
 
 
 async def report(

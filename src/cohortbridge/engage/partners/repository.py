@@ -9,7 +9,9 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from cohortbridge.db import bulk
 from cohortbridge.db import dialect as d
+from cohortbridge.db.unit import Executor
 from cohortbridge.engage.partners.models import data_import_keys, partner_api_keys, partners
 
 
@@ -36,22 +38,32 @@ async def revoke_partner_keys(
     return (await conn.execute(stmt.values(revoked_at=at))).rowcount
 
 
-async def partner_key_by_digest(conn: AsyncConnection, key_digest: str) -> RowMapping | None:
-    t = partner_api_keys.c
-    query = select(t.id, t.partner).where(t.key_digest == key_digest, t.revoked_at.is_(None))
-    return (await conn.execute(query)).mappings().first()
+# Raw: every partner request reads both keys first (``Database.lookup``).
+def partner_key_by_digest(ex: Executor, key_digest: str) -> dict[str, Any] | None:
+    rows = bulk.fetch_sql(
+        ex,
+        "SELECT id, partner FROM partner_api_keys WHERE key_digest = {mark} AND revoked_at IS NULL",
+        (key_digest,),
+    )
+    return {"id": rows[0][0], "partner": rows[0][1]} if rows else None
 
 
 async def insert_import_key(conn: AsyncConnection, row: dict[str, Any]) -> None:
     await conn.execute(data_import_keys.insert().values(**row))
 
 
-async def import_key_by_digest(conn: AsyncConnection, key_digest: str) -> RowMapping | None:
-    t = data_import_keys.c
-    query = select(t.id, t.workspace_id, t.partner, t.last_used_at).where(
-        t.key_digest == key_digest, t.invalidated_at.is_(None)
+def import_key_by_digest(ex: Executor, key_digest: str) -> dict[str, Any] | None:
+    rows = bulk.fetch_sql(
+        ex,
+        "SELECT id, workspace_id, partner, last_used_at FROM data_import_keys "
+        "WHERE key_digest = {mark} AND invalidated_at IS NULL",
+        (key_digest,),
     )
-    return (await conn.execute(query)).mappings().first()
+    if not rows:
+        return None
+    key_id, workspace_id, partner, last_used_at = rows[0]
+    return {"id": key_id, "workspace_id": workspace_id, "partner": partner,
+            "last_used_at": bulk.read_time(last_used_at)}  # fmt: skip
 
 
 async def list_import_keys(
@@ -79,6 +91,10 @@ async def invalidate_import_key(
     return (await conn.execute(stmt)).rowcount
 
 
-async def touch_import_key(conn: AsyncConnection, key_id: str, at: datetime) -> None:
-    stmt = update(data_import_keys).where(data_import_keys.c.id == key_id).values(last_used_at=at)
-    await conn.execute(stmt)
+def touch_import_key(ex: Executor, key_id: str, at: datetime) -> None:
+    """Raw: runs inside the cohort import's unit of work (db/unit.py)."""
+    bulk.run_sql(
+        ex,
+        "UPDATE data_import_keys SET last_used_at = {mark} WHERE id = {mark}",
+        (bulk.write_time(ex.dialect, at), key_id),
+    )

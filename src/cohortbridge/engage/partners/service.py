@@ -10,6 +10,7 @@ from datetime import timedelta
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from cohortbridge.db.unit import Executor
 from cohortbridge.engage.errors import BrazeError, NotFoundError
 from cohortbridge.engage.partners import repository as repo
 from cohortbridge.engage.partners.schemas import (
@@ -123,20 +124,21 @@ class PartnerClient:
     stale_last_used: bool
 
 
-async def authenticate(
-    conn: AsyncConnection, partner: str, partner_api_key: object, client_secret: object
+def authenticate(
+    ex: Executor, partner: str, partner_api_key: object, client_secret: object
 ) -> PartnerClient:
-    """Check both keys of a partner request (spec braze §1.3, §1.6), before its body."""
+    """Check both keys of a partner request (spec braze §1.3, §1.6), before its body
+    (inside ``Database.lookup``)."""
     if not isinstance(partner_api_key, str) or not partner_api_key:
         raise BrazeError(401, INVALID_PARTNER_KEY)
-    key = await repo.partner_key_by_digest(conn, secrets.digest(partner_api_key))
+    key = repo.partner_key_by_digest(ex, secrets.digest(partner_api_key))
     if key is None:
         raise BrazeError(401, INVALID_PARTNER_KEY)
     if key["partner"] != partner:
         raise BrazeError(401, UNAUTHORIZED)
     if not isinstance(client_secret, str) or not client_secret:
         raise BrazeError(401, INVALID_CLIENT_SECRET)
-    secret = await repo.import_key_by_digest(conn, secrets.digest(client_secret))
+    secret = repo.import_key_by_digest(ex, secrets.digest(client_secret))
     if secret is None:
         raise BrazeError(401, INVALID_CLIENT_SECRET)
     if secret["partner"] != partner:
@@ -150,6 +152,6 @@ async def authenticate(
     )
 
 
-async def record_use(conn: AsyncConnection, client: PartnerClient) -> None:
+def record_use(ex: Executor, client: PartnerClient) -> None:
     if client.stale_last_used:
-        await repo.touch_import_key(conn, client.import_key_id, utcnow())
+        repo.touch_import_key(ex, client.import_key_id, utcnow())

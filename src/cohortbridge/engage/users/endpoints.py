@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from cohortbridge.db.unit import Executor
 from cohortbridge.engage.auth.service import Principal
 from cohortbridge.engage.http import run_app_endpoint, run_braze_endpoint
 from cohortbridge.engage.users.schemas import (
@@ -34,16 +35,14 @@ router = APIRouter(tags=["users"])
     **documented(TrackRequest, TrackResponse, 201),
 )
 async def users_track(request: Request) -> Response:
-    async def handle(
-        conn: AsyncConnection, who: Principal, body: Any
-    ) -> tuple[int, dict[str, Any]]:
-        return 201, await track_service.apply(conn, who.workspace_id, body)
+    def write(ex: Executor, who: Principal, plan: Any) -> tuple[int, dict[str, Any]]:
+        return 201, track_service.apply(ex, who.workspace_id, plan)
 
     return await run_braze_endpoint(
         request,
         permission="users.track",
         limit_group="users_track",
-        handler=handle,
+        unit=write,
         prepare=track_service.prepare,
     )
 

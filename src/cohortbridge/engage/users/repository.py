@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from operator import itemgetter
 from typing import Any
 
 import orjson
-from sqlalchemy import BigInteger, bindparam, delete, literal, select, tuple_, update
+from sqlalchemy import BigInteger, delete, literal, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from cohortbridge.db import bulk
 from cohortbridge.db import dialect as d
 from cohortbridge.db.bulk import BulkInsert, BulkUpdate, Updates
+from cohortbridge.db.unit import Executor
 from cohortbridge.engage.users.logic.identifiers import Alias
 from cohortbridge.engage.users.models import (
     custom_events,
@@ -45,11 +47,14 @@ def dialect_of(conn: AsyncConnection) -> str:
     return conn.dialect.name
 
 
-async def ids_by_external_id(
-    conn: AsyncConnection, workspace_id: str, external_ids: Sequence[str]
+# --- the /users/track write path: synchronous units of work (db/unit.py) ---
+
+
+def ids_by_external_id(
+    ex: Executor, workspace_id: str, external_ids: Sequence[str]
 ) -> dict[str, int]:
-    rows = await bulk.fetch_in(
-        conn,
+    rows = bulk.fetch_in(
+        ex,
         "SELECT external_id, id FROM profiles WHERE workspace_id = {mark} "
         "AND external_id IN ({marks})",
         (workspace_id,),
@@ -58,44 +63,61 @@ async def ids_by_external_id(
     return {row[0]: row[1] for row in rows}
 
 
-async def ids_by_braze_id(
-    conn: AsyncConnection, workspace_id: str, braze_ids: Sequence[str]
-) -> dict[str, int]:
-    found: dict[str, int] = {}
-    for chunk in _chunks(braze_ids):
-        query = select(profiles.c.braze_id, profiles.c.id).where(
-            profiles.c.workspace_id == workspace_id, profiles.c.braze_id.in_(chunk)
-        )
-        found.update({row[0]: row[1] for row in await conn.execute(query)})
-    return found
+def ids_by_braze_id(ex: Executor, workspace_id: str, braze_ids: Sequence[str]) -> dict[str, int]:
+    rows = bulk.fetch_in(
+        ex,
+        "SELECT braze_id, id FROM profiles WHERE workspace_id = {mark} AND braze_id IN ({marks})",
+        (workspace_id,),
+        list(braze_ids),
+    )
+    return {row[0]: row[1] for row in rows}
 
 
-async def ids_by_alias(
-    conn: AsyncConnection, workspace_id: str, aliases: Sequence[Alias]
-) -> dict[Alias, int]:
+_BY_ALIAS = (
+    "SELECT alias_label, alias_name, profile_id FROM profile_aliases "
+    "WHERE workspace_id = {mark} AND (alias_label, alias_name) IN (VALUES {pairs})"
+)
+
+
+def ids_by_alias(ex: Executor, workspace_id: str, aliases: Sequence[Alias]) -> dict[Alias, int]:
     found: dict[Alias, int] = {}
-    pa = profile_aliases.c
     for chunk in _chunks(aliases, CHUNK // 2):
-        query = select(pa.alias_label, pa.alias_name, pa.profile_id).where(
-            pa.workspace_id == workspace_id,
-            tuple_(pa.alias_label, pa.alias_name).in_(list(chunk)),
-        )
-        found.update({(row[0], row[1]): row[2] for row in await conn.execute(query)})
+        template = _BY_ALIAS.replace("{pairs}", ", ".join(["({mark}, {mark})"] * len(chunk)))
+        params = [workspace_id, *(v for pair in chunk for v in pair)]
+        rows = bulk.fetch_sql(ex, template, params)
+        found.update({(row[0], row[1]): row[2] for row in rows})
     return found
 
 
-async def candidates_by_contact(
-    conn: AsyncConnection, workspace_id: str, kind: str, values: Sequence[str]
-) -> list[RowMapping]:
-    """Profiles holding any of these emails (or phones), for secondary-id lookups."""
-    column = profiles.c[kind]
-    rows: list[RowMapping] = []
-    for chunk in _chunks(values):
-        query = select(
-            profiles.c.id, column.label("value"), profiles.c.external_id, profiles.c.updated_at
-        ).where(profiles.c.workspace_id == workspace_id, column.in_(chunk))
-        rows.extend((await conn.execute(query)).mappings())
-    return rows
+def candidates_by_contact(
+    ex: Executor, workspace_id: str, kind: str, values: Sequence[str]
+) -> list[dict[str, Any]]:
+    """Profiles holding any of these emails (or phones), for secondary-id lookups.
+
+    ``updated_at`` is as the driver returns it (text on SQLite): it is only compared.
+    """
+    if kind not in ("email", "phone"):
+        raise ValueError(kind)
+    rows = bulk.fetch_in(
+        ex,
+        f"SELECT id, {kind}, external_id, updated_at FROM profiles "
+        f"WHERE workspace_id = {{mark}} AND {kind} IN ({{marks}})",
+        (workspace_id,),
+        list(values),
+    )
+    names = ("id", "value", "external_id", "updated_at")
+    return [dict(zip(names, row, strict=True)) for row in rows]
+
+
+def ids_by_device(ex: Executor, workspace_id: str, device_ids: Sequence[str]) -> dict[str, int]:
+    rows = bulk.fetch_in(
+        ex,
+        "SELECT device_id, profile_id FROM profile_devices WHERE workspace_id = {mark} "
+        "AND device_id IN ({marks})",
+        (workspace_id,),
+        list(device_ids),
+    )
+    return {row[0]: row[1] for row in rows}
 
 
 _STATE_SELECT = (
@@ -113,18 +135,16 @@ def _document(value: Any) -> dict[str, Any]:
     return dict(loaded)
 
 
-async def load_states(
-    conn: AsyncConnection, ids: Sequence[int], *, lock: bool
-) -> dict[int, dict[str, Any]]:
+def load_states(ex: Executor, ids: Sequence[int], *, lock: bool) -> dict[int, dict[str, Any]]:
     """Writable state of profiles; ``lock`` takes row locks (PostgreSQL) in id order."""
     if not ids:
         return {}
     template = _STATE_SELECT + " ORDER BY id"
-    if lock and dialect_of(conn) == "postgresql":
+    if lock and ex.dialect == "postgresql":
         template += " FOR UPDATE"
     names = ("id", "standard", "custom_attributes", *STATE_COLUMNS)
     out: dict[int, dict[str, Any]] = {}
-    for row in await bulk.fetch_in(conn, template, (), sorted(ids)):
+    for row in bulk.fetch_in(ex, template, (), sorted(ids)):
         record = dict(zip(names, row, strict=True))
         record["standard"] = _document(record["standard"])
         record["custom_attributes"] = _document(record["custom_attributes"])
@@ -142,34 +162,44 @@ _INSERT_PROFILES = BulkInsert(
 )  # fmt: skip
 
 
-async def insert_profiles(conn: AsyncConnection, rows: list[dict[str, Any]]) -> dict[str, int]:
+def insert_profiles(ex: Executor, rows: list[dict[str, Any]]) -> dict[str, int]:
     """Insert new profiles; an external id another writer took meanwhile is skipped.
 
     Returns ``{braze_id: id}`` of the rows actually inserted.
     """
-    return {row[0]: row[1] for row in await _INSERT_PROFILES.execute_dicts(conn, rows)}
+    return {row[0]: row[1] for row in _INSERT_PROFILES.execute_dicts(ex, rows)}
 
 
-_UPDATE_STATES = BulkUpdate(
-    profiles, (*STATE_COLUMNS, "standard", "custom_attributes", "updated_at"), key="id"
-)
+STATE_WRITES = (*STATE_COLUMNS, "standard", "custom_attributes", "updated_at")
 
 
-async def update_states(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    """Write back profiles' writable state; rows carry ``pid`` and every state column."""
-    pick = itemgetter(*_UPDATE_STATES.columns, "pid")
-    await _UPDATE_STATES.execute(conn, [pick(row) for row in sorted(rows, key=itemgetter("pid"))])
+def update_states(ex: Executor, rows: list[dict[str, Any]]) -> None:
+    """Write back profiles' writable state: rows carry ``pid`` and the state columns to set
+    (any of ``STATE_WRITES``); one statement per set of columns."""
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in sorted(rows, key=itemgetter("pid")):
+        columns = tuple(name for name in STATE_WRITES if name in row)
+        by_columns.setdefault(columns, []).append(row)
+    for columns, group in by_columns.items():
+        if columns:
+            pick = itemgetter(*columns, "pid")
+            _state_update(columns).execute(ex, [pick(row) for row in group])
 
 
-async def insert_aliases(conn: AsyncConnection, rows: list[dict[str, Any]]) -> int:
+@lru_cache(maxsize=256)
+def _state_update(columns: tuple[str, ...]) -> BulkUpdate:
+    return BulkUpdate(profiles, columns, key="id")
+
+
+_INSERT_ALIASES = BulkInsert(
+    profile_aliases, ("workspace_id", "alias_label", "alias_name", "profile_id"),
+    conflict=("workspace_id", "alias_label", "alias_name"), returning=("profile_id",),
+)  # fmt: skip
+
+
+def insert_aliases(ex: Executor, rows: list[dict[str, Any]]) -> int:
     """Insert aliases whose (label, name) is free; returns how many were inserted."""
-    if not rows:
-        return 0
-    stmt = d.insert_ignore(
-        dialect_of(conn), profile_aliases, ["workspace_id", "alias_label", "alias_name"]
-    )
-    result = await conn.execute(stmt.returning(profile_aliases.c.profile_id), rows)
-    return len(result.all())
+    return len(_INSERT_ALIASES.execute_dicts(ex, rows))
 
 
 def _stats_updates(table: str, *, revenue: bool) -> Updates:
@@ -225,46 +255,65 @@ _PURCHASE_DAYS = BulkInsert(
 )  # fmt: skip
 
 
-async def insert_events(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    await _INSERT_EVENTS.execute_dicts(conn, rows)
+def insert_events(ex: Executor, rows: list[dict[str, Any]]) -> None:
+    _INSERT_EVENTS.execute_dicts(ex, rows)
 
 
-async def insert_purchases(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    await _INSERT_PURCHASES.execute_dicts(conn, rows)
+def insert_purchases(ex: Executor, rows: list[dict[str, Any]]) -> None:
+    _INSERT_PURCHASES.execute_dicts(ex, rows)
 
 
 # Stats rows are aggregated per key by the caller (one statement may not touch a key twice on
 # PostgreSQL) and sorted so that concurrent writers lock rows in the same order.
-async def add_event_stats(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    await _EVENT_STATS.execute_dicts(conn, sorted(rows, key=itemgetter("profile_id", "name")))
+def add_event_stats(ex: Executor, rows: list[dict[str, Any]]) -> None:
+    _EVENT_STATS.execute_dicts(ex, sorted(rows, key=itemgetter("profile_id", "name")))
 
 
-async def add_event_days(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+def add_event_days(ex: Executor, rows: list[dict[str, Any]]) -> None:
     key = itemgetter("profile_id", "name", "day")
-    await _EVENT_DAYS.execute_dicts(conn, sorted(rows, key=key))
+    _EVENT_DAYS.execute_dicts(ex, sorted(rows, key=key))
 
 
-async def add_purchase_stats(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+def add_purchase_stats(ex: Executor, rows: list[dict[str, Any]]) -> None:
     key = itemgetter("profile_id", "product_id")
-    await _PURCHASE_STATS.execute_dicts(conn, sorted(rows, key=key))
+    _PURCHASE_STATS.execute_dicts(ex, sorted(rows, key=key))
 
 
-async def add_purchase_days(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+def add_purchase_days(ex: Executor, rows: list[dict[str, Any]]) -> None:
     key = itemgetter("profile_id", "product_id", "day")
-    await _PURCHASE_DAYS.execute_dicts(conn, sorted(rows, key=key))
+    _PURCHASE_DAYS.execute_dicts(ex, sorted(rows, key=key))
 
 
-async def add_revenue(conn: AsyncConnection, amounts: dict[int, float]) -> None:
+_ADD_REVENUE = (
+    "UPDATE profiles SET total_revenue = profiles.total_revenue + {mark} WHERE id = {mark}"
+)
+
+
+def add_revenue(ex: Executor, amounts: dict[int, float]) -> None:
     if not amounts:
         return
-    stmt = (
-        update(profiles)
-        .where(profiles.c.id == bindparam("pid"))
-        .values(total_revenue=profiles.c.total_revenue + bindparam("amount"))
-    )
-    await conn.execute(
-        stmt, [{"pid": pid, "amount": amount} for pid, amount in sorted(amounts.items())]
-    )
+    sql = bulk.render(_ADD_REVENUE, ex.dialect)
+    ex.many(sql, [(amount, pid) for pid, amount in sorted(amounts.items())])
+
+
+_UPSERT_DEVICES = BulkInsert(
+    profile_devices,
+    ("workspace_id", "device_id", "profile_id", "app_id", "push_token", "created_at",
+     "last_seen_at"),
+    conflict=("workspace_id", "device_id"),
+    updates=lambda _dialect: {
+        name: f"excluded.{name}" for name in ("profile_id", "app_id", "push_token", "last_seen_at")
+    },
+)  # fmt: skip
+
+
+def upsert_devices(ex: Executor, rows: list[dict[str, Any]]) -> None:
+    """Attach devices (with their push tokens) to profiles; a known device moves to its new
+    profile, as a token re-registered under another user does."""
+    _UPSERT_DEVICES.execute_dicts(ex, sorted(rows, key=lambda r: str(r["device_id"])))
+
+
+# --- other operations (not hot paths: SQLAlchemy Core) ---
 
 
 async def delete_profiles(conn: AsyncConnection, ids: Sequence[int]) -> int:
@@ -324,39 +373,6 @@ async def purchase_stats_of(conn: AsyncConnection, ids: Sequence[int]) -> list[R
         query = select(profile_purchase_stats).where(t.profile_id.in_(chunk)).order_by(t.product_id)
         rows.extend((await conn.execute(query)).mappings())
     return rows
-
-
-async def ids_by_device(
-    conn: AsyncConnection, workspace_id: str, device_ids: Sequence[str]
-) -> dict[str, int]:
-    found: dict[str, int] = {}
-    pd = profile_devices.c
-    for chunk in _chunks(device_ids):
-        query = select(pd.device_id, pd.profile_id).where(
-            pd.workspace_id == workspace_id, pd.device_id.in_(chunk)
-        )
-        found.update({row[0]: row[1] for row in await conn.execute(query)})
-    return found
-
-
-async def upsert_devices(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    """Attach devices (with their push tokens) to profiles; a known device moves to its new
-    profile, as a token re-registered under another user does."""
-    if not rows:
-        return
-    t = profile_devices
-    stmt = d.upsert(
-        dialect_of(conn),
-        t,
-        ["workspace_id", "device_id"],
-        lambda ex: {
-            "profile_id": ex.profile_id,
-            "app_id": ex.app_id,
-            "push_token": ex.push_token,
-            "last_seen_at": ex.last_seen_at,
-        },
-    )
-    await conn.execute(stmt, sorted(rows, key=lambda r: str(r["device_id"])))
 
 
 # --- identity operations: identify, merge, alias updates (not hot paths: SQLAlchemy Core) ---

@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from cohortbridge.db import bulk
+from cohortbridge.db.unit import Executor
 from cohortbridge.engage.workspaces.models import apps, rest_api_keys, workspaces
 
 
@@ -40,14 +42,20 @@ async def insert_key(conn: AsyncConnection, row: dict[str, Any]) -> None:
     await conn.execute(rest_api_keys.insert().values(**row))
 
 
-async def key_by_digest(conn: AsyncConnection, key_digest: str) -> RowMapping | None:
-    query = select(
-        rest_api_keys.c.id,
-        rest_api_keys.c.workspace_id,
-        rest_api_keys.c.permissions,
-        rest_api_keys.c.last_seen_at,
-    ).where(rest_api_keys.c.key_digest == key_digest)
-    return (await conn.execute(query)).mappings().first()
+def key_by_digest(ex: Executor, key_digest: str) -> dict[str, Any] | None:
+    """Raw: every REST request reads it first (``Database.lookup``)."""
+    rows = bulk.fetch_sql(
+        ex,
+        "SELECT id, workspace_id, permissions, last_seen_at FROM rest_api_keys "
+        "WHERE key_digest = {mark}",
+        (key_digest,),
+    )
+    if not rows:
+        return None
+    key_id, workspace_id, permissions, last_seen_at = rows[0]
+    return {"id": key_id, "workspace_id": workspace_id,
+            "permissions": bulk.read_json(permissions),
+            "last_seen_at": bulk.read_time(last_seen_at)}  # fmt: skip
 
 
 async def list_keys(conn: AsyncConnection, workspace_id: str) -> list[RowMapping]:
@@ -59,15 +67,18 @@ async def list_keys(conn: AsyncConnection, workspace_id: str) -> list[RowMapping
     return list((await conn.execute(query)).mappings())
 
 
-async def touch_key(conn: AsyncConnection, key_id: str, at: datetime) -> None:
-    await conn.execute(
-        update(rest_api_keys).where(rest_api_keys.c.id == key_id).values(last_seen_at=at)
+# Raw statements: these run inside write units of work (db/unit.py).
+def touch_key(ex: Executor, key_id: str, at: datetime) -> None:
+    bulk.run_sql(
+        ex,
+        "UPDATE rest_api_keys SET last_seen_at = {mark} WHERE id = {mark}",
+        (bulk.write_time(ex.dialect, at), key_id),
     )
 
 
-async def app_ids(conn: AsyncConnection, workspace_id: str) -> set[str]:
-    query = select(apps.c.id).where(apps.c.workspace_id == workspace_id)
-    return set((await conn.execute(query)).scalars())
+def app_ids(ex: Executor, workspace_id: str) -> set[str]:
+    rows = bulk.fetch_sql(ex, "SELECT id FROM apps WHERE workspace_id = {mark}", (workspace_id,))
+    return {row[0] for row in rows}
 
 
 async def workspace_of_app(conn: AsyncConnection, app_id: str) -> str | None:

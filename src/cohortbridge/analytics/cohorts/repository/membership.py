@@ -13,6 +13,7 @@ from cohortbridge.analytics.cohorts.models import cohort_changes, cohort_members
 from cohortbridge.analytics.identity.models import users
 from cohortbridge.db import bulk
 from cohortbridge.db import dialect as d
+from cohortbridge.db.unit import call
 
 NEXT = "cb_cohort_next"
 _next = table(NEXT, column("amplitude_id"))
@@ -148,20 +149,27 @@ async def changes(conn: AsyncConnection, cohort: int, version: int) -> dict[int,
 async def users_by_user_id(
     conn: AsyncConnection, project_id: int, user_ids: Sequence[str]
 ) -> dict[str, int]:
-    rows = await bulk.fetch_in(
-        conn, "SELECT user_id, amplitude_id FROM users WHERE project_id = {mark} "
-        "AND user_id IN ({marks})", (project_id,), list(user_ids),
-    )  # fmt: skip
+    rows = await call(
+        conn,
+        bulk.fetch_in,
+        "SELECT user_id, amplitude_id FROM users WHERE project_id = {mark} "
+        "AND user_id IN ({marks})",
+        (project_id,),
+        list(user_ids),
+    )
     return {row[0]: int(row[1]) for row in rows}
 
 
 async def users_by_amplitude_id(
     conn: AsyncConnection, project_id: int, amplitude_ids: Sequence[int]
 ) -> set[int]:
-    rows = await bulk.fetch_in(
-        conn, "SELECT amplitude_id FROM users WHERE project_id = {mark} "
-        "AND amplitude_id IN ({marks})", (project_id,), list(amplitude_ids),
-    )  # fmt: skip
+    rows = await call(
+        conn,
+        bulk.fetch_in,
+        "SELECT amplitude_id FROM users WHERE project_id = {mark} AND amplitude_id IN ({marks})",
+        (project_id,),
+        list(amplitude_ids),
+    )
     return {int(row[0]) for row in rows}
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from cohortbridge.db.unit import call
 from cohortbridge.engage.cohorts import repository as cohorts
 from cohortbridge.engage.errors import BrazeError, RetryTransaction
 from cohortbridge.engage.users import repository as repo
@@ -48,16 +49,16 @@ async def merge_profiles(
     Missing fields are filled from the source, histories and revenue are summed, aliases move
     unless the target has that label, devices, raw events and cohort memberships move.
     """
-    states = await repo.load_states(conn, [source_id, target_id], lock=True)
+    states = await call(conn, repo.load_states, [source_id, target_id], lock=True)
     source, target = _state(states[source_id]), _state(states[target_id])
     merged = fill_missing(target, source)
     await repo.move_aliases(conn, source_id, target_id)
     await repo.move_rows(conn, source_id, target_id)
     await repo.fold_histories(conn, source_id, target_id)
     await cohorts.move_memberships(conn, source_id, target_id)
-    await repo.add_revenue(conn, {target_id: await repo.revenue_of(conn, source_id)})
+    await call(conn, repo.add_revenue, {target_id: await repo.revenue_of(conn, source_id)})
     await repo.delete_profiles(conn, [source_id])
-    await repo.update_states(conn, [_state_row(target_id, merged)])
+    await call(conn, repo.update_states, [_state_row(target_id, merged)])
 
 
 def _state(row: Any) -> ProfileState:
@@ -118,7 +119,7 @@ async def _anonymous_source(
         priorities = check_prioritization(item.get("prioritization"))
     except ValueError as error:
         raise InvalidObject(str(error)) from error
-    candidates = await repo.candidates_by_contact(conn, workspace_id, field, [value])
+    candidates = await call(conn, repo.candidates_by_contact, workspace_id, field, [value])
     anonymous = [dict(c) for c in candidates if c["external_id"] is None]
     return choose(anonymous, priorities)
 
@@ -195,7 +196,9 @@ async def _find(
     conn: AsyncConnection, workspace_id: str, ident: Ident, priorities: list[str]
 ) -> int | None:
     if ident.kind in ("email", "phone"):
-        rows = await repo.candidates_by_contact(conn, workspace_id, ident.kind, [str(ident.value)])
+        rows = await call(
+            conn, repo.candidates_by_contact, workspace_id, ident.kind, [str(ident.value)]
+        )
         return choose([dict(r) for r in rows], priorities or ["most_recently_updated"])
     return (await existing_ids(conn, workspace_id, [ident])).get(ident.key())
 
@@ -282,14 +285,17 @@ async def new_aliases(conn: AsyncConnection, workspace_id: str, payload: Any) ->
         else:
             if await existing_ids(conn, workspace_id, [Ident("user_alias", alias)]):
                 continue  # the pair is taken
-            inserted = await repo.insert_profiles(
-                conn, [new_profile_row(workspace_id, object_id(), None, ProfileState(), now)]
+            inserted = await call(
+                conn,
+                repo.insert_profiles,
+                [new_profile_row(workspace_id, object_id(), None, ProfileState(), now)],
             )
             pid = next(iter(inserted.values()))
         label, name = alias
-        added = await repo.insert_aliases(
-            conn, [{"workspace_id": workspace_id, "alias_label": label, "alias_name": name,
-                    "profile_id": pid}]
+        added = await call(
+            conn, repo.insert_aliases,
+            [{"workspace_id": workspace_id, "alias_label": label, "alias_name": name,
+              "profile_id": pid}],
         )  # fmt: skip
         if external_id is None and not added:
             raise RetryTransaction("the alias was taken concurrently")

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from cohortbridge.db.unit import call
 from cohortbridge.engage.datapoints import service as datapoints
 from cohortbridge.engage.errors import BrazeError, RetryTransaction
 from cohortbridge.engage.users import repository as repo
@@ -63,13 +64,13 @@ async def record(conn: AsyncConnection, workspace_id: str, session: Session) -> 
         profile_id = await _change_user(
             conn, workspace_id, profile_id, current, session.external_id
         )
-    await repo.upsert_devices(
-        conn,
+    await call(
+        conn, repo.upsert_devices,
         [{"workspace_id": workspace_id, "device_id": session.device_id, "profile_id": profile_id,
           "app_id": session.app_id, "push_token": None, "created_at": now, "last_seen_at": now}],
     )  # fmt: skip
     await _stamp_session(conn, profile_id, now)
-    await datapoints.record(conn, workspace_id, now, SDK_SOURCE, 1)
+    await call(conn, datapoints.record, workspace_id, now, SDK_SOURCE, 1)
     return {
         "message": "success",
         "braze_id": await repo.braze_id_of(conn, profile_id),
@@ -79,7 +80,7 @@ async def record(conn: AsyncConnection, workspace_id: str, session: Session) -> 
 
 async def _anonymous_profile(conn: AsyncConnection, workspace_id: str, now: datetime) -> int:
     row = new_profile_row(workspace_id, object_id(), None, ProfileState(), now)
-    inserted = await repo.insert_profiles(conn, [row])
+    inserted = await call(conn, repo.insert_profiles, [row])
     return next(iter(inserted.values()))
 
 
@@ -104,20 +105,20 @@ async def _change_user(
     if known is not None:
         return known
     row = new_profile_row(workspace_id, object_id(), external_id, ProfileState(), utcnow())
-    inserted = await repo.insert_profiles(conn, [row])
+    inserted = await call(conn, repo.insert_profiles, [row])
     if not inserted:
         raise RetryTransaction("the external id was taken concurrently")
     return next(iter(inserted.values()))
 
 
 async def _stamp_session(conn: AsyncConnection, profile_id: int, now: datetime) -> None:
-    states = await repo.load_states(conn, [profile_id], lock=True)
+    states = await call(conn, repo.load_states, [profile_id], lock=True)
     row = states[profile_id]
     document = dict(row["standard"] or {})
     document.setdefault("date_of_first_session", format_time(now))
     document["date_of_last_session"] = format_time(now)
-    await repo.update_states(
-        conn,
+    await call(
+        conn, repo.update_states,
         [{"pid": profile_id, **{name: row[name] for name in repo.STATE_COLUMNS},
           "standard": document, "custom_attributes": row["custom_attributes"] or {},
           "updated_at": now}],

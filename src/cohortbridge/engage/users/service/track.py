@@ -8,15 +8,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+import orjson
 
+from cohortbridge.db.unit import Executor
 from cohortbridge.engage.datapoints import service as datapoints
 from cohortbridge.engage.errors import BrazeError, RetryTransaction
 from cohortbridge.engage.users import repository as repo
 from cohortbridge.engage.users.logic.attributes import ProfileState, apply_update
 from cohortbridge.engage.users.logic.identifiers import Target
 from cohortbridge.engage.users.logic.track import TrackPlan, TrackRejected, plan_track
-from cohortbridge.engage.users.service.resolve import Key, existing_ids
+from cohortbridge.engage.users.service.resolve import Key, find_ids
 from cohortbridge.engage.workspaces import repository as workspace_repo
 from cohortbridge.kit.clock import utcnow
 from cohortbridge.kit.ids import object_id
@@ -39,6 +40,8 @@ class Batch:
     ids: dict[Key, int] = field(default_factory=dict)
     new: dict[Key, NewProfile] = field(default_factory=dict)
     states: dict[int, ProfileState] = field(default_factory=dict)
+    # The stored state of existing profiles, to write back only the columns that change.
+    stored: dict[int, dict[str, Any]] = field(default_factory=dict)
     changed: set[int] = field(default_factory=set)
     aliases: list[dict[str, Any]] = field(default_factory=list)
 
@@ -60,24 +63,21 @@ def prepare(payload: Any) -> TrackPlan:
         raise BrazeError(400, rejected.message, extra=extra) from rejected
 
 
-async def track(conn: AsyncConnection, workspace_id: str, payload: Any) -> dict[str, Any]:
-    return await apply(conn, workspace_id, prepare(payload))
-
-
-async def apply(conn: AsyncConnection, workspace_id: str, plan: TrackPlan) -> dict[str, Any]:
-    """Write a validated request: a few set-based statements whatever its size."""
+def apply(ex: Executor, workspace_id: str, plan: TrackPlan) -> dict[str, Any]:
+    """Write a validated request: a few set-based statements whatever its size, as one
+    synchronous unit of work (db/unit.py)."""
     now = utcnow()
-    await _check_push_apps(conn, workspace_id, plan)
+    _check_push_apps(ex, workspace_id, plan)
     batch = Batch(workspace_id, now)
-    batch.ids = await existing_ids(conn, workspace_id, [t.ident for t in plan.targets()])
+    batch.ids = find_ids(ex, workspace_id, [t.ident for t in plan.targets()])
     _plan_new_profiles(batch, plan)
-    points = await _apply_attributes(conn, batch, plan)
-    await _insert_new_profiles(conn, batch)
-    await _write_states(conn, batch)
-    await _write_devices(conn, batch, plan)
-    points += await _write_events(conn, batch, plan)
-    points += await _write_purchases(conn, batch, plan)
-    await datapoints.record(conn, workspace_id, now, datapoints.USERS_TRACK, points)
+    points = _apply_attributes(ex, batch, plan)
+    _insert_new_profiles(ex, batch)
+    _write_states(ex, batch)
+    _write_devices(ex, batch, plan)
+    points += _write_events(ex, batch, plan)
+    points += _write_purchases(ex, batch, plan)
+    datapoints.record(ex, workspace_id, now, datapoints.USERS_TRACK, points)
     return plan.response()
 
 
@@ -92,15 +92,21 @@ def _plan_new_profiles(batch: Batch, plan: TrackPlan) -> None:
             batch.new[key].state.columns[kind] = value
 
 
-async def _apply_attributes(conn: AsyncConnection, batch: Batch, plan: TrackPlan) -> int:
+def _apply_attributes(ex: Executor, batch: Batch, plan: TrackPlan) -> int:
     existing = {
         batch.ids[w.target.ident.key()]
         for w in plan.attributes
         if w.target.ident.key() in batch.ids
     }
     # Row locks on PostgreSQL: concurrent requests on one profile must not lose writes.
-    loaded = await repo.load_states(conn, sorted(existing), lock=True)
+    loaded = repo.load_states(ex, sorted(existing), lock=True)
     for pid, row in loaded.items():
+        # Serialized now: updates may change nested values of the documents in place.
+        batch.stored[pid] = {
+            **{name: row[name] for name in repo.STATE_COLUMNS},
+            "standard": orjson.dumps(row["standard"]),
+            "custom_attributes": orjson.dumps(row["custom_attributes"]),
+        }
         batch.states[pid] = ProfileState(
             columns={name: row[name] for name in repo.STATE_COLUMNS},
             document=dict(row["standard"] or {}),
@@ -125,11 +131,11 @@ async def _apply_attributes(conn: AsyncConnection, batch: Batch, plan: TrackPlan
     return points
 
 
-async def _check_push_apps(conn: AsyncConnection, workspace_id: str, plan: TrackPlan) -> None:
+def _check_push_apps(ex: Executor, workspace_id: str, plan: TrackPlan) -> None:
     """A push token must name an app of the workspace (``BAD_PUSH_TOKEN_APP_ID``)."""
     if not any(w.update.push_tokens for w in plan.attributes):
         return
-    known = await workspace_repo.app_ids(conn, workspace_id)
+    known = workspace_repo.app_ids(ex, workspace_id)
     rejected = {
         w.index: "BAD_PUSH_TOKEN_APP_ID"
         for w in plan.attributes
@@ -142,7 +148,7 @@ async def _check_push_apps(conn: AsyncConnection, workspace_id: str, plan: Track
             raise BrazeError(400, error.message, extra={"errors": error.errors}) from error
 
 
-async def _write_devices(conn: AsyncConnection, batch: Batch, plan: TrackPlan) -> None:
+def _write_devices(ex: Executor, batch: Batch, plan: TrackPlan) -> None:
     rows = {}
     for write in plan.attributes:
         key = write.target.ident.key()
@@ -155,7 +161,7 @@ async def _write_devices(conn: AsyncConnection, batch: Batch, plan: TrackPlan) -
                 "profile_id": pid, "app_id": token.app_id, "push_token": token.token,
                 "created_at": batch.now, "last_seen_at": batch.now,
             }  # fmt: skip
-    await repo.upsert_devices(conn, list(rows.values()))
+    repo.upsert_devices(ex, list(rows.values()))
 
 
 def new_profile_row(
@@ -184,11 +190,11 @@ def _new_row(batch: Batch, created: NewProfile) -> dict[str, Any]:
     )
 
 
-async def _insert_new_profiles(conn: AsyncConnection, batch: Batch) -> None:
+def _insert_new_profiles(ex: Executor, batch: Batch) -> None:
     if not batch.new:
-        await _insert_aliases(conn, batch, [])
+        _insert_aliases(ex, batch, [])
         return
-    inserted = await repo.insert_profiles(conn, [_new_row(batch, c) for c in batch.new.values()])
+    inserted = repo.insert_profiles(ex, [_new_row(batch, c) for c in batch.new.values()])
     if len(inserted) != len(batch.new):
         raise RetryTransaction("an external id was created concurrently")
     new_aliases = []
@@ -200,13 +206,11 @@ async def _insert_new_profiles(conn: AsyncConnection, batch: Batch) -> None:
                 {"workspace_id": batch.workspace_id, "alias_label": label,
                  "alias_name": name, "profile_id": created.id}
             )  # fmt: skip
-    await _insert_aliases(conn, batch, new_aliases)
+    _insert_aliases(ex, batch, new_aliases)
 
 
-async def _insert_aliases(
-    conn: AsyncConnection, batch: Batch, new_aliases: list[dict[str, Any]]
-) -> None:
-    if await repo.insert_aliases(conn, new_aliases) != len(new_aliases):
+def _insert_aliases(ex: Executor, batch: Batch, new_aliases: list[dict[str, Any]]) -> None:
+    if repo.insert_aliases(ex, new_aliases) != len(new_aliases):
         raise RetryTransaction("an alias was created concurrently")
     # Aliases written as attributes: a pair or label already taken is not applied (spec §4).
     extra = []
@@ -216,26 +220,37 @@ async def _insert_aliases(
         label, name = item["alias"]
         extra.append({"workspace_id": batch.workspace_id, "alias_label": label,
                       "alias_name": name, "profile_id": pid})  # fmt: skip
-    await repo.insert_aliases(conn, extra)
+    repo.insert_aliases(ex, extra)
 
 
-async def _write_states(conn: AsyncConnection, batch: Batch) -> None:
-    rows = []
-    for pid in sorted(batch.changed):
-        state = batch.states[pid]
-        rows.append(
-            {
-                "pid": pid,
-                **{name: state.columns.get(name) for name in repo.STATE_COLUMNS},
-                "standard": state.document,
-                "custom_attributes": state.custom,
-                "updated_at": batch.now,
-            }
-        )
-    await repo.update_states(conn, rows)
+def _write_states(ex: Executor, batch: Batch) -> None:
+    rows = [
+        {"pid": pid, **_changes(batch.stored[pid], batch.states[pid]), "updated_at": batch.now}
+        for pid in sorted(batch.changed)
+    ]
+    repo.update_states(ex, rows)
 
 
-async def _write_events(conn: AsyncConnection, batch: Batch, plan: TrackPlan) -> int:
+def _changes(stored: dict[str, Any], state: ProfileState) -> dict[str, Any]:
+    """The state columns whose value differs from the stored one.
+
+    Writing only those leaves the indexes on the others (email, phone) untouched.
+    """
+    changed: dict[str, Any] = {}
+    for name in repo.STATE_COLUMNS:
+        value = state.columns.get(name)
+        old = stored[name]
+        if type(value) is not type(old) or value != old:
+            changed[name] = value
+    # Compared as JSON text: 1, 1.0 and true are equal in Python, not in the document.
+    if orjson.dumps(state.document) != stored["standard"]:
+        changed["standard"] = state.document
+    if orjson.dumps(state.custom) != stored["custom_attributes"]:
+        changed["custom_attributes"] = state.custom
+    return changed
+
+
+def _write_events(ex: Executor, batch: Batch, plan: TrackPlan) -> int:
     raw: list[dict[str, Any]] = []
     stats: dict[tuple[int, str], dict[str, Any]] = {}
     days: dict[tuple[int, str, Any], int] = defaultdict(int)
@@ -249,14 +264,14 @@ async def _write_events(conn: AsyncConnection, batch: Batch, plan: TrackPlan) ->
         )  # fmt: skip
         _fold(stats, (pid, event.name), event.time, 1)
         days[(pid, event.name, event.time.date())] += 1
-    await repo.insert_events(conn, raw)
-    await repo.add_event_stats(
-        conn,
+    repo.insert_events(ex, raw)
+    repo.add_event_stats(
+        ex,
         [{"profile_id": k[0], "name": k[1], "count": v["count"], "first_at": v["first_at"],
           "last_at": v["last_at"]} for k, v in stats.items()],
     )  # fmt: skip
-    await repo.add_event_days(
-        conn, [{"profile_id": k[0], "name": k[1], "day": k[2], "count": n} for k, n in days.items()]
+    repo.add_event_days(
+        ex, [{"profile_id": k[0], "name": k[1], "day": k[2], "count": n} for k, n in days.items()]
     )
     return len(raw)
 
@@ -274,7 +289,7 @@ def _fold(
     entry["last_at"] = max(entry["last_at"], at)
 
 
-async def _write_purchases(conn: AsyncConnection, batch: Batch, plan: TrackPlan) -> int:
+def _write_purchases(ex: Executor, batch: Batch, plan: TrackPlan) -> int:
     raw: list[dict[str, Any]] = []
     stats: dict[tuple[int, str], dict[str, Any]] = {}
     days: dict[tuple[int, str, Any], dict[str, Any]] = {}
@@ -292,14 +307,14 @@ async def _write_purchases(conn: AsyncConnection, batch: Batch, plan: TrackPlan)
         _fold(stats, (pid, p.product_id), p.time, p.quantity, amount)
         _fold(days, (pid, p.product_id, p.time.date()), p.time, p.quantity, amount)
         revenue[pid] += amount
-    await repo.insert_purchases(conn, raw)
-    await repo.add_purchase_stats(
-        conn, [{"profile_id": k[0], "product_id": k[1], **v} for k, v in stats.items()]
+    repo.insert_purchases(ex, raw)
+    repo.add_purchase_stats(
+        ex, [{"profile_id": k[0], "product_id": k[1], **v} for k, v in stats.items()]
     )
-    await repo.add_purchase_days(
-        conn,
+    repo.add_purchase_days(
+        ex,
         [{"profile_id": k[0], "product_id": k[1], "day": k[2], "count": v["count"],
           "revenue": v["revenue"]} for k, v in days.items()],
     )  # fmt: skip
-    await repo.add_revenue(conn, revenue)
+    repo.add_revenue(ex, revenue)
     return sum(row["quantity"] for row in raw)
