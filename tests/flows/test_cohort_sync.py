@@ -216,13 +216,14 @@ async def test_one_run_at_a_time(
     cohort_id = (await make_cohort(analytics_db, project))["cohort_id"]
     sync_id = await make_sync(analytics_db, project, engage_server.url, braze, cohort_id,
                               "user_id", cadence="hourly")  # fmt: skip
+    now = datetime.now(UTC)  # not the module's NOW: the suite may have run for minutes
     async with analytics_db.transaction() as conn:
-        assert await sync_repo.lease(conn, sync_id, NOW, NOW + timedelta(minutes=5))
+        assert await sync_repo.lease(conn, sync_id, now, now + timedelta(minutes=5))
     assert await destinations.run_sync(analytics_db, sync_id, http) is None  # held
     # A lease that ran out (its worker died) is taken over.
-    taken = await destinations.run_sync(analytics_db, sync_id, http, now=NOW + timedelta(hours=1))
+    taken = await destinations.run_sync(analytics_db, sync_id, http, now=now + timedelta(hours=1))
     assert taken is not None and taken.status == "succeeded"
     async with analytics_db.read() as conn:
         sync = await sync_repo.sync(conn, sync_id)
     assert sync is not None and sync["leased_until"] is None
-    assert sync["next_run_at"] > NOW + timedelta(minutes=59)
+    assert sync["next_run_at"] > now + timedelta(minutes=59)
