@@ -44,6 +44,8 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.cohort_import
 	$(BIN)/python -m bench.segments
 	$(BIN)/python -m bench.ingest
+	$(BIN)/python -m bench.cohorts
+	$(BIN)/python -m bench.cohort_sync
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .pytest_cache .ruff_cache
