@@ -30,10 +30,6 @@ class Background:
         if not task.cancelled() and task.exception() is not None:
             log.error("background task %s failed", task.get_name(), exc_info=task.exception())
 
-    @property
-    def running(self) -> int:
-        return len(self._tasks)
-
     async def drain(self, timeout_s: float | None = None) -> None:
         """Wait for the running tasks (tests, and a graceful shutdown)."""
         if self._tasks:

@@ -58,11 +58,6 @@ async def update_destination(
     )
 
 
-async def list_destinations(conn: AsyncConnection, project_id: int) -> list[RowMapping]:
-    query = select(destinations).where(destinations.c.project_id == project_id)
-    return list((await conn.execute(query.order_by(destinations.c.created_at))).mappings())
-
-
 async def insert_sync(conn: AsyncConnection, row: dict[str, Any]) -> None:
     await conn.execute(insert(cohort_syncs).values(**row))
 
@@ -73,11 +68,6 @@ async def sync(conn: AsyncConnection, sync_id: str) -> RowMapping | None:
 
 async def update_sync(conn: AsyncConnection, sync_id: str, values: dict[str, Any]) -> None:
     await conn.execute(update(cohort_syncs).where(s.id == sync_id).values(**values))
-
-
-async def syncs_of_cohort(conn: AsyncConnection, cohort_pk: int) -> list[RowMapping]:
-    query = select(cohort_syncs).where(s.cohort == cohort_pk, s.enabled.is_(True))
-    return list((await conn.execute(query)).mappings())
 
 
 async def due(conn: AsyncConnection, now: datetime) -> list[str]:

@@ -118,11 +118,6 @@ async def size(conn: AsyncConnection, cohort: int) -> int:
     return int((await conn.execute(query)).scalar_one())
 
 
-async def member_ids(conn: AsyncConnection, cohort: int) -> list[int]:
-    query = select(cohort_members.c.amplitude_id).where(cohort_members.c.cohort == cohort)
-    return sorted((await conn.execute(query)).scalars())
-
-
 async def members_page(
     conn: AsyncConnection, cohort: int, after: int, limit: int
 ) -> list[RowMapping]:

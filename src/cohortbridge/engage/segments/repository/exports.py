@@ -63,13 +63,3 @@ async def finish(
     await conn.execute(
         stmt.values(status=status, running_segment=None, finished_at=at, users=users, error=error)
     )
-
-
-async def recent(conn: AsyncConnection, segment_id: str, limit: int = 20) -> list[RowMapping]:
-    query = (
-        select(segment_exports)
-        .where(x.segment_id == segment_id)
-        .order_by(x.started_at.desc())
-        .limit(limit)
-    )
-    return list((await conn.execute(query)).mappings())
