@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import os
 import platform
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -19,6 +21,7 @@ from typing import Any
 import httpx
 import psutil
 
+import cohortbridge
 from cohortbridge.db import migrate
 
 
@@ -97,3 +100,46 @@ def facts() -> dict[str, Any]:
         "python": platform.python_version(),
         "sqlite": sqlite3.sqlite_version,
     }
+
+
+def code_version() -> str:
+    """The commit of the cohortbridge package measured, ``+dirty`` when its src/ differs."""
+    root = Path(cohortbridge.__file__).resolve().parents[2]
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", "src"],
+                               capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
+
+
+def cpu_seconds(process: psutil.Process) -> float:
+    total = 0.0
+    for proc in (process, *process.children(recursive=True)):
+        with contextlib.suppress(psutil.Error):
+            times = proc.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+def cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
+
+
+def start_py_spy(pid: int, output: str) -> subprocess.Popen[bytes]:
+    binary = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    fmt = {".svg": "flamegraph", ".json": "speedscope"}.get(Path(output).suffix, "raw")
+    command = [binary, "record", "--pid", str(pid), "--output", output, "--format", fmt,
+               "--rate", "200", "--subprocesses", "--threads", "--idle"]  # fmt: skip
+    return subprocess.Popen(command, stdout=sys.stderr)

@@ -62,7 +62,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import os
-import platform
 import random
 import shutil
 import signal
@@ -85,8 +84,18 @@ import psycopg
 from psycopg.types.json import Jsonb
 from sqlalchemy.engine import make_url
 
-import cohortbridge
-from bench.common import RssSampler, facts, free_port, log, wait_up
+from bench.common import (
+    RssSampler,
+    code_version,
+    cpu_model,
+    cpu_seconds,
+    facts,
+    free_port,
+    log,
+    percentile,
+    start_py_spy,
+    wait_up,
+)
 from cohortbridge.analytics.identity import properties
 from cohortbridge.analytics.ingest.logic.events import COLUMNS, DEVICE_FIELDS
 from cohortbridge.analytics.projects import service as projects
@@ -269,15 +278,6 @@ async def send(
     finally:
         for http in clients:
             await http.aclose()
-
-
-def cpu_seconds(process: psutil.Process) -> float:
-    total = 0.0
-    for proc in (process, *process.children(recursive=True)):
-        with contextlib.suppress(psutil.Error):
-            times = proc.cpu_times()
-            total += times.user + times.system
-    return total
 
 
 # --- the databases -----------------------------------------------------------------------
@@ -697,44 +697,6 @@ def same_rows(
 async def _async(manager: contextlib.AbstractContextManager[None]) -> AsyncIterator[None]:
     with manager:
         yield
-
-
-def code_version() -> str:
-    """The commit checked out where the cohortbridge package lives, read from ``.git`` (a
-    working tree's uncommitted changes are not detected)."""
-    git = Path(cohortbridge.__file__).resolve().parents[2] / ".git"
-    with contextlib.suppress(OSError):
-        head = (git / "HEAD").read_text().strip()
-        if not head.startswith("ref: "):
-            return head[:7]
-        ref = head[5:]
-        if (git / ref).exists():
-            return (git / ref).read_text().strip()[:7]
-        for line in (git / "packed-refs").read_text().splitlines():
-            if line.endswith(" " + ref):
-                return line[:7]
-    return "unknown"
-
-
-def cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
-
-
-def start_py_spy(pid: int, output: str) -> subprocess.Popen[bytes]:
-    binary = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-    fmt = {".svg": "flamegraph", ".json": "speedscope"}.get(Path(output).suffix, "raw")
-    command = [binary, "record", "--pid", str(pid), "--output", output, "--format", fmt,
-               "--rate", "200", "--subprocesses", "--threads", "--idle"]  # fmt: skip
-    return subprocess.Popen(command, stdout=sys.stderr)
 
 
 @dataclass

@@ -52,13 +52,10 @@ import asyncio
 import contextlib
 import datetime as dt
 import os
-import platform
 import random
 import shutil
 import signal
 import sqlite3
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -75,8 +72,18 @@ import psycopg
 from psycopg.types.json import Jsonb
 from sqlalchemy.engine import make_url
 
-import cohortbridge
-from bench.common import RssSampler, facts, log, start_engage, wait_up
+from bench.common import (
+    RssSampler,
+    code_version,
+    cpu_model,
+    cpu_seconds,
+    facts,
+    log,
+    percentile,
+    start_engage,
+    start_py_spy,
+    wait_up,
+)
 from cohortbridge.db import migrate
 from cohortbridge.db.engine import SQLITE_PRAGMAS, Database
 from cohortbridge.engage.workspaces import service as workspaces
@@ -153,25 +160,16 @@ async def send(
     try:
         # One warm-up request per connection would write data; instead connect them first.
         await asyncio.gather(*(http.get("/healthz") for http in clients))
-        cpu, server_cpu = time.process_time(), _cpu_seconds(server)
+        cpu, server_cpu = time.process_time(), cpu_seconds(server)
         started = time.perf_counter()
         await asyncio.gather(*(client(http) for http in clients))
         seconds = time.perf_counter() - started
         return PhaseResult(
-            seconds, latencies, time.process_time() - cpu, _cpu_seconds(server) - server_cpu
+            seconds, latencies, time.process_time() - cpu, cpu_seconds(server) - server_cpu
         )
     finally:
         for http in clients:
             await http.aclose()
-
-
-def _cpu_seconds(process: psutil.Process) -> float:
-    total = 0.0
-    for proc in (process, *process.children(recursive=True)):
-        with contextlib.suppress(psutil.Error):
-            times = proc.cpu_times()
-            total += times.user + times.system
-    return total
 
 
 # --- the databases -----------------------------------------------------------------------
@@ -472,40 +470,6 @@ def raw_engine(
 async def _async(manager: contextlib.AbstractContextManager[None]) -> AsyncIterator[None]:
     with manager:
         yield
-
-
-def code_version() -> str:
-    """The commit of the cohortbridge package measured, ``+dirty`` when its src/ differs."""
-    root = Path(cohortbridge.__file__).resolve().parents[2]
-    try:
-        head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
-                              capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", "src"],
-                               capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head + ("+dirty" if dirty else "")
-
-
-def cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def start_py_spy(pid: int, output: str) -> subprocess.Popen[bytes]:
-    binary = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-    fmt = {".svg": "flamegraph", ".json": "speedscope"}.get(Path(output).suffix, "raw")
-    command = [binary, "record", "--pid", str(pid), "--output", output, "--format", fmt,
-               "--rate", "200", "--subprocesses", "--threads", "--idle"]  # fmt: skip
-    return subprocess.Popen(command, stdout=sys.stderr)
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
