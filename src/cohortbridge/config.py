@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     maintenance_interval_s: float = 3600.0
     # How often analytics looks for cohorts due for computation (each has its own refresh).
     cohort_tick_s: float = 60.0
+    # How often analytics forwards what its event streams' outboxes hold (each round drains them).
+    stream_tick_s: float = 1.0
     # How long a call to a destination (engage) may take before it counts as a timeout.
     destination_timeout_s: float = 30.0
     # Whether the analytics API process runs the periodic jobs itself (the embedded default);

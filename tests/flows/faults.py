@@ -20,9 +20,12 @@ from tests.conftest import LiveServer
 class FaultyProxy:
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream
-        self.faults: deque[Any] = deque()  # an int status, "stall", or None to pass through
+        # An int status, "stall", "lose" (forward, then answer 503: engage applied a request
+        # whose response was lost), or None to pass through.
+        self.faults: deque[Any] = deque()
         self.forwarded = 0
         self.failed = 0
+        self.lost = 0
         self.down = False  # every request fails with 503 until set back
         self.stall_s = 2.0
         self.delay_s = 0.0  # added before forwarding each request
@@ -31,7 +34,7 @@ class FaultyProxy:
 
     async def handle(self, request: Request) -> Response:
         fault = self.faults.popleft() if self.faults else None
-        if self.down or fault is not None:
+        if self.down or (fault is not None and fault != "lose"):
             self.failed += 1
             if fault == "stall":
                 await asyncio.sleep(self.stall_s)
@@ -41,11 +44,15 @@ class FaultyProxy:
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
         async with httpx.AsyncClient(base_url=self.upstream, timeout=30) as client:
-            answer = await client.request(
-                request.method, request.url.path, content=body,
-                headers={"content-type": request.headers.get("content-type", "")},
-            )  # fmt: skip
+            headers = {"content-type": request.headers.get("content-type", "")}
+            if "authorization" in request.headers:
+                headers["authorization"] = request.headers["authorization"]
+            answer = await client.request(request.method, request.url.path, content=body,
+                                          headers=headers)  # fmt: skip
         self.forwarded += 1
+        if fault == "lose":
+            self.lost += 1
+            return JSONResponse({"message": "injected after forwarding"}, status_code=503)
         return Response(answer.content, status_code=answer.status_code,
                         media_type=answer.headers.get("content-type"))  # fmt: skip
 

@@ -13,6 +13,8 @@ from cohortbridge.analytics.cohorts import tasks as cohorts
 from cohortbridge.analytics.computations import tasks as computations
 from cohortbridge.analytics.destinations import service as destinations
 from cohortbridge.analytics.ingest import tasks as ingest
+from cohortbridge.analytics.streams import service as streams
+from cohortbridge.analytics.traits import service as traits
 from cohortbridge.config import Settings
 from cohortbridge.db.engine import Database
 from cohortbridge.jobs.background import Background, periodically
@@ -30,7 +32,16 @@ def jobs(db: Database, settings: Settings, http: httpx.AsyncClient) -> dict[str,
             lambda: computations.compute_due(db),
         ),
         "destinations.run_due": (settings.cohort_tick_s, lambda: destinations.run_due(db, http)),
+        "traits.run_due": (settings.cohort_tick_s, lambda: traits.run_due(db, http)),
+        "streams.forward": (settings.stream_tick_s, lambda: _forward(db, http)),
+        "streams.prune": (settings.maintenance_interval_s, lambda: streams.prune(db)),
     }
+
+
+async def _forward(db: Database, http: httpx.AsyncClient) -> dict[str, int]:
+    done = await streams.forward(db, http)
+    return {"forwarded": done.forwarded, "rejected": done.rejected, "failed": done.failed,
+            "dead": done.dead}  # fmt: skip
 
 
 def start(

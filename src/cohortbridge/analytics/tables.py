@@ -7,7 +7,10 @@ from cohortbridge.analytics.identity import models as _identity
 from cohortbridge.analytics.ingest import models as _ingest
 from cohortbridge.analytics.metadata import metadata
 from cohortbridge.analytics.projects import models as _projects
+from cohortbridge.analytics.streams import models as _streams
+from cohortbridge.analytics.traits import models as _traits
 
 __all__ = [
-    "_cohorts", "_computations", "_destinations", "_identity", "_ingest", "_projects", "metadata",
+    "_cohorts", "_computations", "_destinations", "_identity", "_ingest", "_projects", "_streams",
+    "_traits", "metadata",
 ]  # fmt: skip

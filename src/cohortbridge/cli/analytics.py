@@ -16,6 +16,7 @@ from cohortbridge.cli.runtime import (
     run_in_transaction,
     settings_of,
 )
+from cohortbridge.cli.streams import app as streams_app
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
@@ -353,19 +354,22 @@ def list_computations(ctx: typer.Context, project: ProjectOpt, as_json: JsonOpt 
 
 
 destinations_app = typer.Typer(help="Destinations (Braze) of a project.", no_args_is_help=True)
-syncs_app = typer.Typer(help="Cohort syncs to a destination.", no_args_is_help=True)
+syncs_app = typer.Typer(help="Cohort, user property and computation syncs to a destination.",
+                        no_args_is_help=True)  # fmt: skip
 app.add_typer(destinations_app, name="destinations")
 app.add_typer(syncs_app, name="syncs")
+app.add_typer(streams_app, name="streams")
 SyncArg = Annotated[str, typer.Argument(help="The sync's id (see `syncs create`).")]
 
 
 def _sync_run(ctx: typer.Context, work: Any) -> Any:
     from cohortbridge.analytics.destinations.logic import InvalidSync
     from cohortbridge.analytics.destinations.service import DestinationError
+    from cohortbridge.analytics.traits.logic import InvalidTraitSync
 
     try:
         return _cohort_run(ctx, work)
-    except (InvalidSync, DestinationError) as error:
+    except (InvalidSync, DestinationError, InvalidTraitSync) as error:
         raise fail(str(error), code=2) from error
     except LookupError as error:
         raise fail(str(error)) from error
@@ -437,29 +441,65 @@ def update_destination(
 @syncs_app.command("create")
 def create_sync(
     ctx: typer.Context,
-    cohort: Annotated[str, typer.Option("--cohort", help="The cohort's id.")],
     destination: Annotated[str, typer.Option("--destination", help="The destination's id.")],
-    cadence: Annotated[str, typer.Option(help="once, hourly, daily or realtime.")],
+    cadence: Annotated[str, typer.Option(help="once, hourly, daily or (cohorts) realtime.")],
+    cohort: Annotated[str | None, typer.Option("--cohort", help="A cohort's id.")] = None,
+    user_property: Annotated[str | None, typer.Option(
+        "--property", help="A user property, synced as the custom attribute of that name.")
+    ] = None,
+    computation: Annotated[str | None, typer.Option(
+        "--computation", help="A computation's id, synced as an attribute of its name.")
+    ] = None,
     identifier: Annotated[
-        list[str],
+        list[str] | None,
         typer.Option("--identifier", help="Repeatable, in priority order: user_id, device_id, "
-                     "alias:<label> or property:<name>."),
-    ],
+                     "alias:<label> or property:<name> (property syncs take one; default "
+                     "user_id)."),
+    ] = None,
+    identifier_type: Annotated[str | None, typer.Option(
+        help="Property syncs with --identifier property:<name>: external_id, braze_id or email."
+    )] = None,
     as_json: JsonOpt = False,
 ) -> None:  # fmt: skip
-    """Sync a cohort to a destination: the whole cohort first, then who entered and left."""
+    """Sync a cohort (the whole cohort first, then who entered and left), or a user property
+    or computation (users active in the last 90 days; then only changed values)."""
+    if sum(x is not None for x in (cohort, user_property, computation)) != 1:
+        raise fail("give one of --cohort, --property or --computation", code=2)
 
     async def work(conn: AsyncConnection) -> Any:
         from cohortbridge.analytics.destinations import service
+        from cohortbridge.analytics.traits import service as traits
 
-        return await service.create_sync(conn, cohort_id=cohort, destination_id=destination,
-                                         cadence=cadence, identifiers=identifier)  # fmt: skip
+        if cohort is not None:
+            return await service.create_sync(
+                conn, cohort_id=cohort, destination_id=destination, cadence=cadence,
+                identifiers=identifier or [],
+            )  # fmt: skip
+        return await traits.create_sync(
+            conn, destination_id=destination, cadence=cadence,
+            identifier=_trait_identifier(identifier or ["user_id"], identifier_type),
+            user_property=user_property, computation_id=computation,
+        )  # fmt: skip
 
     created = _sync_run(ctx, work)
     if as_json:
         print_json(created)
     else:
         console.print(f"sync_id {created['sync_id']}")
+
+
+def _trait_identifier(given: list[str], kind: str | None) -> dict[str, Any]:
+    """The cohort sync's identifier words, as a property sync's mapping."""
+    if len(given) != 1:
+        raise fail("a property or computation sync takes one --identifier", code=2)
+    word = given[0]
+    if word == "user_id":
+        return {"property": "user_id", "type": kind or "external_id"}
+    if word.startswith("alias:"):
+        return {"property": "user_id", "type": "user_alias", "alias_label": word[6:]}
+    if word.startswith("property:"):
+        return {"property": word[9:], "type": kind or "external_id"}
+    raise fail(f"--identifier {word!r}: use user_id, alias:<label> or property:<name>", code=2)
 
 
 @syncs_app.command("run")
@@ -473,11 +513,11 @@ def run_sync(ctx: typer.Context, sync_id: SyncArg, as_json: JsonOpt = False) -> 
         import httpx
         from rich.progress import BarColumn, MofNCompleteColumn, Progress
 
-        from cohortbridge.analytics.destinations import repository, service
+        from cohortbridge.analytics.destinations import service
+        from cohortbridge.analytics.traits import service as traits
 
         async with db.read() as conn:
-            if await repository.sync(conn, sync_id) is None:
-                raise LookupError(f"no sync {sync_id!r}")
+            kind = await _sync_kind(conn, sync_id)
         with Progress(*Progress.get_default_columns()[:1], BarColumn(), MofNCompleteColumn(),
                       console=console, transient=as_json) as progress:  # fmt: skip
             task = progress.add_task("syncing", total=None)
@@ -486,6 +526,8 @@ def run_sync(ctx: typer.Context, sync_id: SyncArg, as_json: JsonOpt = False) -> 
                 progress.update(task, completed=done, total=total)
 
             async with httpx.AsyncClient(timeout=settings.destination_timeout_s) as http:
+                if kind == "trait":
+                    return await traits.run_sync(db, sync_id, http, progress=show)
                 return await service.run_sync(db, sync_id, http, progress=show)
 
     try:
@@ -494,6 +536,27 @@ def run_sync(ctx: typer.Context, sync_id: SyncArg, as_json: JsonOpt = False) -> 
         raise fail(f"{error} (see `syncs history`)") from error
     if result is None:
         raise fail("another run holds this sync; try again when it has finished")
+    if hasattr(result, "candidates"):
+        _show_trait_run(result, as_json)
+    else:
+        _show_cohort_run(result, as_json)
+    if result.status != "succeeded":
+        raise typer.Exit(1)
+
+
+async def _sync_kind(conn: AsyncConnection, sync_id: str) -> str:
+    """cohort or trait (a user property or computation sync); LookupError if neither."""
+    from cohortbridge.analytics.destinations import repository
+    from cohortbridge.analytics.traits import repository as traits
+
+    if await repository.sync(conn, sync_id) is not None:
+        return "cohort"
+    if await traits.sync(conn, sync_id) is not None:
+        return "trait"
+    raise LookupError(f"no sync {sync_id!r}")
+
+
+def _show_cohort_run(result: Any, as_json: bool) -> None:
     body = {
         "status": result.status, "added": result.added, "removed": result.removed,
         "skipped": result.skipped, "rejected": result.rejected, "error": result.error,
@@ -504,8 +567,21 @@ def run_sync(ctx: typer.Context, sync_id: SyncArg, as_json: JsonOpt = False) -> 
         console.print(f"{result.status}: +{result.added:,} −{result.removed:,}, "
                       f"{result.skipped:,} skipped, {result.rejected:,} not in Braze"
                       + (f" — {result.error}" if result.error else ""))  # fmt: skip
-    if result.status != "succeeded":
-        raise typer.Exit(1)
+
+
+def _show_trait_run(result: Any, as_json: bool) -> None:
+    body = {
+        "status": result.status, "candidates": result.candidates, "sent": result.sent,
+        "unchanged": result.unchanged, "skipped": result.skipped, "rejected": result.rejected,
+        "error": result.error,
+    }  # fmt: skip
+    if as_json:
+        print_json(body)
+    else:
+        console.print(f"{result.status}: {result.sent:,} sent of {result.candidates:,} active "
+                      f"users, {result.unchanged:,} unchanged, {result.skipped:,} without an "
+                      f"identifier or value, {result.rejected:,} rejected"
+                      + (f" — {result.error}" if result.error else ""))  # fmt: skip
 
 
 @syncs_app.command("history")
@@ -523,15 +599,21 @@ def sync_history(
         from datetime import timedelta
 
         from cohortbridge.analytics.destinations import repository
+        from cohortbridge.analytics.traits import repository as traits
+        from cohortbridge.analytics.traits.service import run_row
         from cohortbridge.kit.clock import utcnow
 
-        if await repository.sync(conn, sync_id) is None:
-            raise LookupError(f"no sync {sync_id!r}")
-        runs = [dict(r) for r in await repository.runs(conn, sync_id, utcnow() - timedelta(14))]
+        since = utcnow() - timedelta(14)
+        if await _sync_kind(conn, sync_id) == "trait":
+            return "trait", [run_row(r) for r in await traits.runs(conn, sync_id, since)], []
+        runs = [dict(r) for r in await repository.runs(conn, sync_id, since)]
         users = [dict(u) for u in await repository.run_users(conn, runs[0]["id"])] if runs else []
-        return runs, users
+        return "cohort", runs, users
 
-    runs, users = _sync_run(ctx, work)
+    kind, runs, users = _sync_run(ctx, work)
+    if kind == "trait":
+        _show_trait_history(runs, as_json)
+        return
     if users_csv is not None:
         _write_run_users(users_csv, users)
     listed = [{"run_id": r["id"], "status": r["status"], "cohort_version": r["cohort_version"],
@@ -546,6 +628,19 @@ def sync_history(
     for r in listed:
         table.add_row(r["started_at"], r["status"], str(r["added"]), str(r["removed"]),
                       str(r["skipped"]), str(r["rejected"]), r["error"] or "")  # fmt: skip
+    console.print(table)
+
+
+def _show_trait_history(runs: list[dict[str, Any]], as_json: bool) -> None:
+    if as_json:
+        print_json(runs)
+        return
+    table = Table("started", "status", "active users", "sent", "unchanged", "skipped",
+                  "rejected", "error")  # fmt: skip
+    for r in runs:
+        table.add_row(r["started_at"], r["status"], str(r["candidates"]), str(r["sent"]),
+                      str(r["unchanged"]), str(r["skipped"]), str(r["rejected"]),
+                      r["error"] or "")  # fmt: skip
     console.print(table)
 
 

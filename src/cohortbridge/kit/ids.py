@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import secrets
 import time
 
 # next() on itertools.count is atomic under the GIL, so no lock is needed.
@@ -19,3 +20,11 @@ def object_id() -> str:
     """
     count = next(_counter) & 0xFFFFFF
     return (int(time.time()).to_bytes(4, "big") + _machine + count.to_bytes(3, "big")).hex()
+
+
+_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def short_id(length: int = 10) -> str:
+    """A random lower-case id for things people type (syncs, streams, destinations)."""
+    return "".join(secrets.choice(_ALPHABET) for _ in range(length))

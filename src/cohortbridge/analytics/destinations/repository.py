@@ -16,7 +16,6 @@ from sqlalchemy import (
     insert,
     literal,
     null,
-    or_,
     select,
     table,
     update,
@@ -35,6 +34,7 @@ from cohortbridge.analytics.destinations.models import (
 )
 from cohortbridge.analytics.identity.models import devices, users
 from cohortbridge.db import dialect as d
+from cohortbridge.db import leases
 
 DESIRED = "cb_sync_desired"
 _desired = table(DESIRED, column("amplitude_id"), column("kind"), column("value"))
@@ -71,21 +71,11 @@ async def update_sync(conn: AsyncConnection, sync_id: str, values: dict[str, Any
 
 
 async def due(conn: AsyncConnection, now: datetime) -> list[str]:
-    query = (
-        select(s.id)
-        .where(s.enabled.is_(True), s.next_run_at <= now,
-               or_(s.leased_until.is_(None), s.leased_until < now))
-        .order_by(s.next_run_at)
-    )  # fmt: skip
-    return list((await conn.execute(query)).scalars())
+    return await leases.due(conn, cohort_syncs, now)
 
 
 async def lease(conn: AsyncConnection, sync_id: str, now: datetime, until: datetime) -> bool:
-    """Hold the sync for one run; False when another run holds it."""
-    stmt = update(cohort_syncs).where(
-        s.id == sync_id, or_(s.leased_until.is_(None), s.leased_until < now)
-    )
-    return bool((await conn.execute(stmt.values(leased_until=until))).rowcount)
+    return await leases.lease(conn, cohort_syncs, sync_id, now, until)
 
 
 def _identifier(kind: str) -> Any:

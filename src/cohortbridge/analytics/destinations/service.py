@@ -4,7 +4,6 @@ plan, then one small transaction per acknowledged batch, so a run that stops los
 from __future__ import annotations
 
 import asyncio
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,22 +22,20 @@ from cohortbridge.analytics.destinations.braze import (
     PartnerRefused,
     PartnerUnavailable,
 )
+from cohortbridge.analytics.destinations.models import cohort_syncs
+from cohortbridge.db import leases
 from cohortbridge.db.engine import Database
 from cohortbridge.kit.clock import utcnow
+from cohortbridge.kit.ids import short_id
 
 LEASE = timedelta(minutes=15)
 HISTORY = timedelta(days=14)
 RETRY_FAILED_AFTER = timedelta(minutes=5)
-ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 Progress = Callable[[int, int], None]
 
 
 class DestinationError(ValueError):
     pass
-
-
-def _new_id() -> str:
-    return "".join(secrets.choice(ALPHABET) for _ in range(10))
 
 
 async def create_destination(
@@ -49,7 +46,7 @@ async def create_destination(
     if not rest_endpoint.startswith(("http://", "https://")):
         raise DestinationError("--rest-endpoint must be an http(s) URL, e.g. http://127.0.0.1:8400")
     now = utcnow()
-    destination_id = _new_id()
+    destination_id = short_id()
     await repo.insert_destination(conn, {
         "id": destination_id, "project_id": project_id, "kind": "braze",
         "name": name or f"Braze {rest_endpoint}", "rest_endpoint": rest_endpoint.rstrip("/"),
@@ -57,6 +54,19 @@ async def create_destination(
         "rest_api_key": rest_api_key, "app_id": app_id, "created_at": now, "updated_at": now,
     })  # fmt: skip
     return {"destination_id": destination_id}
+
+
+async def streaming_destination(conn: AsyncConnection, destination_id: str) -> RowMapping:
+    """A destination that can take /users/track calls (streams, property syncs)."""
+    destination = await repo.destination(conn, destination_id)
+    if destination is None:
+        raise LookupError(f"no destination {destination_id!r}")
+    if not destination["rest_api_key"]:
+        raise DestinationError(
+            "the destination has no REST API key: add one with `destinations update "
+            f"{destination_id} --rest-api-key KEY` (it needs users.track)"
+        )
+    return destination
 
 
 async def update_destination(
@@ -85,7 +95,7 @@ async def create_sync(
     if not (destination["data_import_key"] and destination["partner_api_key"]):
         raise DestinationError("the destination needs a data import key and a partner key")
     now = utcnow()
-    sync_id = _new_id()
+    sync_id = short_id()
     await repo.insert_sync(conn, {
         "id": sync_id, "project_id": destination["project_id"], "cohort": cohort["pk"],
         "destination": destination_id, "cadence": logic.cadence(cadence),
@@ -269,10 +279,6 @@ async def _close(
 async def run_due(db: Database, http: httpx.AsyncClient, now: datetime | None = None) -> int:
     """``destinations.run_due``: every enabled sync whose time has come, one after another."""
     moment = now or utcnow()
-    async with db.read() as conn:
-        due = await repo.due(conn, moment)
-    ran = 0
-    for sync_id in due:
-        if await run_sync(db, sync_id, http, now=moment) is not None:
-            ran += 1
-    return ran
+    return await leases.run_due(
+        db, cohort_syncs, moment, lambda sync_id: run_sync(db, sync_id, http, now=moment)
+    )

@@ -19,6 +19,7 @@ from cohortbridge.analytics.identity.logic import Resolver
 from cohortbridge.analytics.ingest import repository as repo
 from cohortbridge.analytics.ingest.logic.events import DEVICE_FIELDS, Event
 from cohortbridge.analytics.projects import repository as projects
+from cohortbridge.analytics.streams import service as streams
 
 DEDUPE_WINDOW = timedelta(days=7)
 
@@ -36,6 +37,8 @@ class _User:
     created_at: datetime | None = None
     new: bool = False
     merged_from: list[int] = field(default_factory=list)
+    # As stored before this batch: streams that send users compare against it.
+    initial_properties: dict[str, Any] = field(default_factory=dict)
 
     def saw(self, moment: datetime, active: bool) -> None:
         self.first_seen_at = min(self.first_seen_at or moment, moment)
@@ -98,7 +101,7 @@ async def _users(
             user_properties=state["user_properties"],
             device_properties=state["device_properties"], first_seen_at=state["first_seen_at"],
             last_seen_at=state["last_seen_at"], last_active_at=state["last_active_at"],
-            created_at=state["created_at"],
+            created_at=state["created_at"], initial_properties=dict(state["user_properties"]),
         )  # fmt: skip
     for temporary, user_id in resolver.created.items():
         users[real[temporary]] = _User(user_id, {}, {}, created_at=now, new=True)
@@ -154,17 +157,34 @@ async def ingest(conn: AsyncConnection, batch: Batch) -> int:
         users[target].absorb(users.pop(source))
         users[target].merged_from.append(source)
     inactive = await projects.inactive_types(conn, batch.project_id)
+    outbox = await _outbox(conn, batch)
     rows: list[tuple[Any, ...]] = []
     for event, temporary in zip(events, provisional, strict=True):
         amplitude_id = _surviving(resolver, real, temporary)
         counts = batch.store_events and not event.is_identify
-        stamped = _apply(users[amplitude_id], event, inactive=inactive, counts_as_event=counts)
+        user = users[amplitude_id]
+        stamped = _apply(user, event, inactive=inactive, counts_as_event=counts)
+        if outbox is not None and counts:
+            outbox.event(user_id=user.user_id, event_type=event.event_type, time=event.time,
+                         event_props=event.event_properties, user_props=stamped)  # fmt: skip
         if batch.store_events:
             rows.append((batch.project_id, amplitude_id, event.event_type, event.time,
                          event.user_id, event.device_id, event.session_id, event.insert_id,
                          event.event_properties, stamped, event.data, now))  # fmt: skip
     await _write(conn, batch, resolver=resolver, real=real, users=users, rows=rows, events=events)
+    if outbox is not None:
+        if outbox.sends_users:
+            for user in users.values():
+                outbox.user(user_id=user.user_id, before=user.initial_properties,
+                            after=user.user_properties)  # fmt: skip
+        await outbox.write(conn)
     return len(rows)
+
+
+async def _outbox(conn: AsyncConnection, batch: Batch) -> streams.Outbox | None:
+    """The batch's share for the project's event streams, written in its transaction."""
+    found = await streams.streams_of(conn, batch.project_id)
+    return streams.Outbox(found, batch.received_at) if found else None
 
 
 async def _write(

@@ -21,6 +21,9 @@ class Principal:
     workspace_id: str
     permissions: frozenset[str]
     stale_last_seen: bool
+    # The key's label: writes through /users/track are counted under it in the ledger, so each
+    # integration (an event stream, a property sync) shows as its own source.
+    key_name: str = ""
 
 
 def authenticate(ex: Executor, api_key: str | None, permission: str) -> Principal:
@@ -39,6 +42,7 @@ def authenticate(ex: Executor, api_key: str | None, permission: str) -> Principa
         workspace_id=row["workspace_id"],
         permissions=granted,
         stale_last_seen=last is None or utcnow() - last > LAST_SEEN_RESOLUTION,
+        key_name=row["name"] or "",
     )
 
 

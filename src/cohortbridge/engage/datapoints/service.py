@@ -14,6 +14,11 @@ from cohortbridge.kit.clock import utc_day
 USERS_TRACK = "users_track"
 
 
+def users_track_source(key_name: str) -> str:
+    """``users_track``, or ``users_track:<key name>`` for a named REST API key."""
+    return f"{USERS_TRACK}:{key_name}" if key_name else USERS_TRACK
+
+
 def cohort_import_source(partner: str) -> str:
     return f"cohort_import:{partner}"
 

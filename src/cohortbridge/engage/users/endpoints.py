@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cohortbridge.db.unit import Executor
 from cohortbridge.engage.auth.service import Principal
+from cohortbridge.engage.datapoints import service as datapoints
 from cohortbridge.engage.http import run_app_endpoint, run_braze_endpoint
 from cohortbridge.engage.users.schemas import (
     ExportIdsRequest,
@@ -36,7 +37,8 @@ router = APIRouter(tags=["users"])
 )
 async def users_track(request: Request) -> Response:
     def write(ex: Executor, who: Principal, plan: Any) -> tuple[int, dict[str, Any]]:
-        return 201, track_service.apply(ex, who.workspace_id, plan)
+        source = datapoints.users_track_source(who.key_name)
+        return 201, track_service.apply(ex, who.workspace_id, plan, source)
 
     return await run_braze_endpoint(
         request,

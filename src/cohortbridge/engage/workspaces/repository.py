@@ -46,14 +46,14 @@ def key_by_digest(ex: Executor, key_digest: str) -> dict[str, Any] | None:
     """Raw: every REST request reads it first (``Database.lookup``)."""
     rows = bulk.fetch_sql(
         ex,
-        "SELECT id, workspace_id, permissions, last_seen_at FROM rest_api_keys "
+        "SELECT id, workspace_id, permissions, last_seen_at, name FROM rest_api_keys "
         "WHERE key_digest = {mark}",
         (key_digest,),
     )
     if not rows:
         return None
-    key_id, workspace_id, permissions, last_seen_at = rows[0]
-    return {"id": key_id, "workspace_id": workspace_id,
+    key_id, workspace_id, permissions, last_seen_at, name = rows[0]
+    return {"id": key_id, "workspace_id": workspace_id, "name": name,
             "permissions": bulk.read_json(permissions),
             "last_seen_at": bulk.read_time(last_seen_at)}  # fmt: skip
 

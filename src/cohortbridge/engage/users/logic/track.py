@@ -110,6 +110,9 @@ class TrackPlan:
         return body
 
 
+MAX_STRING = 255  # property string values (B-EVT)
+
+
 def _required_string(obj: dict[str, Any], key: str, limit: int = 255) -> str:
     value = obj.get(key)
     if not isinstance(value, str) or not value.strip() or len(value) > limit:
@@ -140,11 +143,13 @@ def _properties(obj: dict[str, Any]) -> dict[str, Any] | None:
         return None
     if not isinstance(props, dict):
         raise InvalidObject("'properties' is not valid")
-    for key in props:
+    for key, value in props.items():
         if not key or len(key) > 255 or key.startswith("$"):
             raise InvalidObject(f"property '{key[:64]}' is not valid")
         if key in RESERVED_PROPERTIES:
             raise InvalidObject(f"property '{key}' is reserved")
+        if isinstance(value, str) and len(value) > MAX_STRING:
+            raise InvalidObject(f"property '{key[:64]}' is longer than {MAX_STRING} characters")
     # Past 256 distinct properties the rest are ignored (B-CE).
     return dict(list(props.items())[:MAX_PROPERTIES])
 

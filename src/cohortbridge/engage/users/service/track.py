@@ -63,7 +63,9 @@ def prepare(payload: Any) -> TrackPlan:
         raise BrazeError(400, rejected.message, extra=extra) from rejected
 
 
-def apply(ex: Executor, workspace_id: str, plan: TrackPlan) -> dict[str, Any]:
+def apply(
+    ex: Executor, workspace_id: str, plan: TrackPlan, source: str = datapoints.USERS_TRACK
+) -> dict[str, Any]:
     """Write a validated request: a few set-based statements whatever its size, as one
     synchronous unit of work (db/unit.py)."""
     now = utcnow()
@@ -77,7 +79,7 @@ def apply(ex: Executor, workspace_id: str, plan: TrackPlan) -> dict[str, Any]:
     _write_devices(ex, batch, plan)
     points += _write_events(ex, batch, plan)
     points += _write_purchases(ex, batch, plan)
-    datapoints.record(ex, workspace_id, now, datapoints.USERS_TRACK, points)
+    datapoints.record(ex, workspace_id, now, source, points)
     return plan.response()
 
 
