@@ -15,7 +15,7 @@ import httpx
 from sqlalchemy import create_engine, select
 from typer.testing import CliRunner
 
-from cohortbridge.cli.demo import expected_members
+from cohortbridge.cli.demo import expected_members, streamed_plays
 from cohortbridge.cli.main import app
 from cohortbridge.engage.segments.models import segments
 
@@ -129,6 +129,7 @@ def test_up_serves_both_sides(tmp_path: Path) -> None:
             body = _wait_healthy(f"http://127.0.0.1:{port}/healthz", process)
             assert body["side"] == side
         _demo_segment_fills(tmp_path / "var", expected_members())
+        _demo_plays_arrive(tmp_path / "var", streamed_plays())
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -140,6 +141,28 @@ def test_up_serves_both_sides(tmp_path: Path) -> None:
     assert [w["name"] for w in json.loads(listed.stdout)] == ["Default Workspace"]
     projects = run(["--data-dir", str(tmp_path / "var"), "analytics", "project", "list", "--json"])
     assert [p["name"] for p in json.loads(projects.stdout)] == ["Default Project"]
+
+
+def _demo_plays_arrive(data: Path, expected: int) -> None:
+    """The demo stream forwards the plays of identified users to engage, counted under its
+    key in the ledger."""
+    deadline = time.monotonic() + 60
+    engine = create_engine(f"sqlite:///{data / 'engage.db'}")
+    try:
+        while time.monotonic() < deadline:
+            with engine.connect() as conn:
+                plays = conn.exec_driver_sql(
+                    "SELECT COUNT(*) FROM custom_events WHERE name = 'Song Played'"
+                ).scalar_one()
+                counted = conn.exec_driver_sql(
+                    "SELECT COALESCE(SUM(count), 0) FROM datapoints "
+                    "WHERE source = 'users_track:amplitude-stream'").scalar_one()  # fmt: skip
+            if plays == expected and counted >= expected:
+                return
+            time.sleep(1)
+    finally:
+        engine.dispose()
+    raise AssertionError(f"engage holds {plays} demo plays, not {expected}")
 
 
 def _demo_segment_fills(data: Path, expected: int) -> None:

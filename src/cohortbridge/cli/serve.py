@@ -85,6 +85,11 @@ def _print_demo(demo: Any) -> None:
         f"{demo.expected} users within two minutes:\n"
         f"  cohortbridge engage segments size {demo.segment_id}\n"
         + "".join(f"  cohortbridge analytics syncs history {s}\n" for s in demo.sync_ids)
+        + f"Stream [bold]{demo.stream_id}[/bold] forwards the {demo.plays} plays of identified "
+        "users to engage's /users/track within seconds, and the user property plan syncs "
+        "daily:\n"
+        f"  cohortbridge analytics streams history {demo.stream_id}\n"
+        "  cohortbridge engage datapoints --workspace 'Default Workspace'\n"
     )
 
 
