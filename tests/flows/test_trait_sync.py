@@ -155,3 +155,30 @@ async def test_real_time_is_refused(
             await traits.create_sync(conn, destination_id=destination["destination_id"],
                                      cadence="realtime", identifier={"type": "external_id"},
                                      user_property="plan")  # fmt: skip
+
+
+async def test_an_email_identifier_creates_email_only_profiles(
+    engage_server: LiveServer, engage_db: Database, workspace: dict[str, Any], stream_key: str,
+    analytics: httpx.AsyncClient, analytics_db: Database, project: dict[str, Any],
+    http: httpx.AsyncClient,
+) -> None:  # fmt: skip
+    await upload(analytics, project, [{
+        "user_id": "user-1", "event_type": "Opened", "time": ms(NOW),
+        "user_properties": {"$set": {"plan": "pro", "email": "ann@example.com"}},
+    }])  # fmt: skip
+    async with analytics_db.transaction() as conn:
+        destination = await destinations.create_destination(
+            conn, project["project_id"], rest_endpoint=engage_server.url, data_import_key=None,
+            partner_api_key=None, rest_api_key=stream_key,
+        )  # fmt: skip
+        created = await traits.create_sync(
+            conn, destination_id=destination["destination_id"], cadence="once",
+            identifier={"property": "email", "type": "email"}, user_property="plan",
+        )  # fmt: skip
+    done = await traits.run_sync(analytics_db, created["sync_id"], http)
+    assert done is not None and done.sent == 1
+    async with engage_db.read() as conn:
+        row = (await conn.exec_driver_sql(
+            "SELECT external_id, email, custom_attributes FROM profiles")).one()  # fmt: skip
+    assert row[0] is None and row[1] == "ann@example.com"
+    assert "plan" in str(row[2])
