@@ -300,3 +300,26 @@ async def test_send_users_turns_property_changes_into_attributes(
     assert user["custom_attributes"] == {"plan": "pro", "age": 41}
     assert "custom_events" not in user  # events are not sent by this stream
     assert (await ledger(engage_db, workspace))[f"users_track:{KEY_NAME}"] == 2
+
+
+async def test_a_busy_stream_does_not_hold_another_back(
+    engage_server: LiveServer, workspace: dict[str, Any], stream_key: str,
+    analytics: httpx.AsyncClient, analytics_db: Database, project: dict[str, Any],
+    http: httpx.AsyncClient,
+) -> None:  # fmt: skip
+    busy = await make_stream(analytics_db, project, engage_server.url, stream_key, workspace)
+    small = await make_stream(analytics_db, project, engage_server.url, stream_key, workspace,
+                              event_types=["Rare"])  # fmt: skip
+    async with analytics_db.transaction() as conn:  # the busy one comes first in id order
+        await stream_repo.update_stream(conn, busy, {"id": "a-busy"})
+        await stream_repo.update_stream(conn, small, {"id": "b-small"})
+    await upload(analytics, project, [
+        *(played(f"user-{i}", "rock") for i in range(1000)),
+        *({"user_id": f"user-{i}", "event_type": "Rare", "time": ms(NOW)} for i in range(10)),
+    ])  # fmt: skip
+    acks: list[int] = []
+    done = await streams.forward(analytics_db, http,
+                                 on_ack=lambda enqueued, _at: acks.append(len(enqueued)))  # fmt: skip
+    assert done.forwarded == 1010 + 10
+    # The small stream's ten went in the first turn, not after the big one's thousand.
+    assert 10 in acks[:2]

@@ -67,11 +67,14 @@ async def streams_with_work(conn: AsyncConnection, now: datetime) -> list[str]:
 async def claim(
     conn: AsyncConnection, stream_id: str, now: datetime, until: datetime, limit: int
 ) -> list[RowMapping]:
-    """Hold up to ``limit`` due rows of the stream, oldest first, until ``until``."""
+    """Hold up to ``limit`` due rows of the stream, longest due first, until ``until``.
+
+    By (next_attempt_at, id), the order of the index: rows waiting for a later attempt are
+    never scanned, however many an outage left."""
     query = (
         select(o.id, o.kind, o.payload, o.enqueued_at, o.attempts)
         .where(o.stream == stream_id, *_due(now))
-        .order_by(o.id)
+        .order_by(o.next_attempt_at, o.id)
         .limit(limit)
     )
     if conn.dialect.name == "postgresql":

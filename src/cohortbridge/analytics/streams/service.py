@@ -30,7 +30,9 @@ from cohortbridge.db.engine import Database
 from cohortbridge.kit.clock import as_utc, utcnow
 from cohortbridge.kit.ids import short_id
 
-LEASE = timedelta(seconds=60)
+# Longer than a round can take (four requests, three tries each, within the client's timeout):
+# a row is sent again only when its forwarder died, never while it still waits for an answer.
+LEASE = timedelta(minutes=5)
 HISTORY = timedelta(days=14)
 # (rows acknowledged: their enqueue times, when engage acknowledged them)
 OnAck = Callable[[list[datetime], datetime], None]
@@ -241,13 +243,26 @@ async def forward(
     db: Database, http: httpx.AsyncClient, *, now: datetime | None = None,
     on_ack: OnAck | None = None,
 ) -> Forwarded:  # fmt: skip
-    """``streams.forward``: drain every stream with due rows."""
-    async with db.read() as conn:
-        stream_ids = await repo.streams_with_work(conn, now or utcnow())
+    """``streams.forward``: drain every stream with due rows, a round of each in turn, so that
+    one busy stream does not hold the others back."""
     total = Forwarded()
-    for stream_id in stream_ids:
-        total.add(await forward_stream(db, stream_id, http, now=now, on_ack=on_ack))
-    return total
+    clients: dict[str, TrackClient | None] = {}
+    while True:
+        async with db.read() as conn:
+            stream_ids = await repo.streams_with_work(conn, now or utcnow())
+        progressed = False
+        for stream_id in stream_ids:
+            if stream_id not in clients:
+                clients[stream_id] = await _client(db, stream_id, http)
+            client = clients[stream_id]
+            if client is None:
+                continue
+            result = await _round(db, stream_id, client, now or utcnow(), on_ack)
+            if result is not None:
+                total.add(result)
+                progressed = True
+        if not progressed:
+            return total
 
 
 async def prune(db: Database, now: datetime | None = None) -> None:
