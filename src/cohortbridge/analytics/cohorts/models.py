@@ -42,6 +42,11 @@ cohorts = Table(
     Column("version", BigInteger, nullable=False),
     Column("size", BigInteger, nullable=False),
     Column("computed_at", UTCDateTime(), nullable=True),
+    # The next computation may re-evaluate only the users that changed since this moment (the
+    # last computation's); NULL after a new definition: the next one computes everyone.
+    Column("delta_since", UTCDateTime(), nullable=True),
+    # The last computation of everyone (at least daily, whatever the deltas).
+    Column("full_at", UTCDateTime(), nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     Index(None, "project_id", "created_at"),

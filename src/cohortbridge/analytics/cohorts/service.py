@@ -22,6 +22,8 @@ from cohortbridge.kit.clock import utcnow
 
 REFRESH = {"minute": 60, "hourly": 3600, "daily": 86400}
 DEFAULT_REFRESH = "hourly"
+# Deltas re-evaluate only changed users; everyone is recomputed at least this often anyway.
+FULL_EVERY = timedelta(days=1)
 MAX_IDS = 100_000  # Amplitude: single requests limited to 100,000 identifiers
 ALPHABET = string.ascii_lowercase + string.digits
 
@@ -141,6 +143,7 @@ async def update(
         )
         values["definition"] = draft.definition
         values["next_compute_at"] = utcnow()  # a new definition is computed at the next tick
+        values["delta_since"] = None  # … for everyone
     changes = {"name": draft.name, "description": draft.description,
                "refresh_s": draft.refresh_s, "profile_api": draft.profile_api}  # fmt: skip
     values.update({key: value for key, value in changes.items() if value is not None})
@@ -161,6 +164,8 @@ class Computed:
     size: int
     entered: int
     left: int
+    # False when only the users changed since the last computation were re-evaluated.
+    full: bool = True
 
 
 async def compute(conn: AsyncConnection, row: RowMapping, now: datetime | None = None) -> Computed:
@@ -174,26 +179,48 @@ async def compute(conn: AsyncConnection, row: RowMapping, now: datetime | None =
         dialect=conn.dialect.name, project_id=row["project_id"], now=moment,
         inactive=frozenset(await projects.inactive_types(conn, row["project_id"])),
     )  # fmt: skip
-    query = audience.members_query(d.parse(row["definition"]), scope)
-    entered, left = await membership.compute(conn, row["pk"], version, query)
-    return await _finish(conn, row, version, moment, entered=entered, left=left, started=started)
+    definition = d.parse(row["definition"])
+    query = audience.members_query(definition, scope)
+    since = await _delta_since(conn, row, moment)
+    if since is None:
+        entered, left = await membership.compute(conn, row["pk"], version, query)
+    else:
+        candidates = audience.changed_users(definition, scope, since)
+        entered, left = await membership.compute_delta(conn, row["pk"], version, query,
+                                                       candidates)  # fmt: skip
+    return await _finish(conn, row, version, moment, entered=entered, left=left, started=started,
+                         full=since is None)  # fmt: skip
+
+
+async def _delta_since(conn: AsyncConnection, row: RowMapping, now: datetime) -> datetime | None:
+    """Since when only the changed users need re-evaluating; None: compute everyone (the first
+    time, after a new definition or a change of active event types, and at least daily)."""
+    since: datetime | None = row["delta_since"]
+    full: datetime | None = row["full_at"]
+    if since is None or full is None or now - full >= FULL_EVERY or since > now:
+        return None
+    changed = await projects.activity_changed_at(conn, row["project_id"])
+    if changed is not None and changed >= since - audience.MARGIN:
+        return None
+    return since
 
 
 async def _finish(
     conn: AsyncConnection, row: RowMapping, version: int, moment: datetime, *, entered: int,
-    left: int, started: float,
+    left: int, started: float, full: bool = True,
 ) -> Computed:  # fmt: skip
     size = await membership.size(conn, row["pk"])
     await repo.update_cohort(conn, row["pk"], {
         "version": version, "size": size, "computed_at": moment, "updated_at": moment,
-        "next_compute_at": moment + timedelta(seconds=row["refresh_s"]),
+        "next_compute_at": moment + timedelta(seconds=row["refresh_s"]), "delta_since": moment,
+        **({"full_at": moment} if full else {}),
     })  # fmt: skip
     await repo.record_computation(conn, {
         "cohort": row["pk"], "version": version, "computed_at": moment, "size": size,
         "entered": entered, "left": left,
         "duration_ms": int((time.perf_counter() - started) * 1000),
     })  # fmt: skip
-    return Computed(row["id"], version, size, entered, left)
+    return Computed(row["id"], version, size, entered, left, full)
 
 
 async def compute_by_id(conn: AsyncConnection, project_id: int, cohort_id: str) -> Computed:

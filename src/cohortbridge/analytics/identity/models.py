@@ -32,6 +32,8 @@ users = Table(
     Column("updated_at", UTCDateTime(), nullable=False),
     UniqueConstraint("project_id", "user_id"),
     Index(None, "project_id", "last_active_at"),
+    # A cohort's delta computation reads the users changed since its last one.
+    Index(None, "project_id", "updated_at"),
 )
 
 # Which user a device belongs to now: the last known user on it (rule 4 of §6.1).
@@ -57,4 +59,5 @@ merges = Table(
     Column("merged_at", UTCDateTime(), nullable=False),
     PrimaryKeyConstraint("project_id", "merged_id"),
     Index(None, "into_id"),
+    Index(None, "project_id", "merged_at"),
 )

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cohortbridge.analytics.projects.models import event_types, projects
 from cohortbridge.db import dialect as d
+from cohortbridge.kit.clock import as_utc
 
 
 async def insert_project(conn: AsyncConnection, row: dict[str, Any]) -> int:
@@ -47,6 +48,14 @@ async def inactive_types(conn: AsyncConnection, project_id: int) -> set[str]:
     e = event_types.c
     query = select(e.event_type).where(e.project_id == project_id, e.active.is_(False))
     return set((await conn.execute(query)).scalars())
+
+
+async def activity_changed_at(conn: AsyncConnection, project_id: int) -> datetime | None:
+    """When an event type of the project was last marked active or inactive."""
+    e = event_types.c
+    query = select(func.max(e.updated_at)).where(e.project_id == project_id)
+    value = (await conn.execute(query)).scalar_one_or_none()
+    return as_utc(value) if value is not None else None
 
 
 async def set_activity(

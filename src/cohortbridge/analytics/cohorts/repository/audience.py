@@ -11,12 +11,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, false, func, not_, or_, select
+from sqlalchemy import Select, and_, false, func, not_, or_, select, union
 from sqlalchemy.sql.elements import ColumnElement
 
 from cohortbridge.analytics.cohorts.logic import definition as d
-from cohortbridge.analytics.cohorts.models import cohort_members, cohorts
-from cohortbridge.analytics.identity.models import users
+from cohortbridge.analytics.cohorts.models import (
+    cohort_changes,
+    cohort_computations,
+    cohort_members,
+    cohorts,
+)
+from cohortbridge.analytics.identity.models import merges, users
 from cohortbridge.analytics.ingest.logic.events import DEVICE_FIELDS
 from cohortbridge.analytics.ingest.models import events
 from cohortbridge.db import dialect as sql
@@ -166,3 +171,79 @@ def condition(definition: d.Definition, scope: Scope) -> Condition:
 
 def members_query(definition: d.Definition, scope: Scope) -> Select[Any]:
     return select(u.amplitude_id).where(condition(definition, scope))
+
+
+# --- deltas: who may have changed since the last computation ----------------------------------
+
+# Transactions that started before the last computation but committed after it are not in what
+# it read: reaching this far back re-reads them (re-evaluating a user is harmless).
+MARGIN = timedelta(minutes=5)
+
+
+def _slices(window: d.Window, scope: Scope, since: datetime) -> list[tuple[datetime, datetime]]:
+    """The spans of time a window's moving bounds swept since ``since``: what entered or
+    left the window is in them."""
+    if window.kind == "rolling":
+        days, offset = timedelta(days=window.days or 0), timedelta(days=window.offset)
+        return [
+            (since - offset - days - MARGIN, scope.now - offset - days),
+            (since - offset - MARGIN, scope.now - offset),
+        ]
+    if window.kind in ("since", "all", "first_use"):
+        return [(since - MARGIN, scope.now)]  # their upper bound is "now"
+    return []  # between: fixed
+
+
+def _event_slices(condition: d.EventCondition, scope: Scope, since: datetime) -> list[Any]:
+    return [
+        select(e.amplitude_id).where(
+            e.project_id == scope.project_id,
+            *type_filter(condition.event_type, scope),
+            e.time >= low,
+            e.time <= high,
+        )
+        for low, high in _slices(condition.window, scope, since)
+    ]
+
+
+def _moved(condition: d.Condition, scope: Scope, since: datetime) -> list[Any]:
+    if isinstance(condition, d.EventCondition):
+        return _event_slices(condition, scope, since)
+    if isinstance(condition, d.ActivityCondition):
+        if condition.kind == "active":
+            active = d.EventCondition("_active", ">=", 1, None, (), condition.window)
+            return _event_slices(active, scope, since)
+        return [
+            select(u.amplitude_id).where(
+                u.project_id == scope.project_id, u.first_seen_at >= low, u.first_seen_at <= high
+            )
+            for low, high in _slices(condition.window, scope, since)
+        ]
+    if isinstance(condition, d.CohortCondition):
+        k, done = cohort_changes.c, cohort_computations.c
+        return [
+            select(k.amplitude_id)
+            .select_from(cohort_changes.join(cohort_computations, and_(
+                done.cohort == k.cohort, done.version == k.version)).join(
+                cohorts, cohorts.c.pk == k.cohort))
+            .where(cohorts.c.id == condition.cohort_id, cohorts.c.project_id == scope.project_id,
+                   done.computed_at >= since - MARGIN)
+        ]  # fmt: skip
+    return []  # user properties: the user's updated_at says when they changed
+
+
+def changed_users(definition: d.Definition, scope: Scope, since: datetime) -> Any:
+    """Every user whose membership may differ from the computation at ``since``: users written
+    since (events, identifies, properties, first seen), users merged away, users with events in
+    the spans the definition's windows swept, and users who entered or left a cohort it names.
+    Anyone else is a member now exactly when they were then."""
+    queries: list[Any] = [
+        select(u.amplitude_id).where(u.project_id == scope.project_id,
+                                     u.updated_at >= since - MARGIN),
+        select(merges.c.merged_id).where(merges.c.project_id == scope.project_id,
+                                         merges.c.merged_at >= since - MARGIN),
+    ]  # fmt: skip
+    for clause in definition.clauses:
+        for condition in clause.conditions:
+            queries += _moved(condition, scope, since)
+    return union(*queries)

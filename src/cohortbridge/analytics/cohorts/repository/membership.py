@@ -17,6 +17,8 @@ from cohortbridge.db.unit import call
 
 NEXT = "cb_cohort_next"
 _next = table(NEXT, column("amplitude_id"))
+CANDIDATES = "cb_cohort_candidates"
+_candidates = table(CANDIDATES, column("amplitude_id"))
 ENTERED, LEFT = 1, -1
 
 
@@ -44,6 +46,13 @@ _DIFF = {
     "SELECT {m}, {m}, c.amplitude_id, -1 FROM cohort_members c WHERE c.cohort = {m} "
     "AND NOT EXISTS (SELECT 1 FROM " + NEXT + " n WHERE n.amplitude_id = c.amplitude_id)",
 }
+# Left, in a delta: a member among the candidates no longer in the new set.
+_LEFT_AMONG = (
+    "INSERT INTO cohort_changes (cohort, version, amplitude_id, change) "
+    "SELECT {m}, {m}, c.amplitude_id, -1 FROM cohort_members c JOIN " + CANDIDATES + " w "
+    "ON w.amplitude_id = c.amplitude_id WHERE c.cohort = {m} "
+    "AND NOT EXISTS (SELECT 1 FROM " + NEXT + " n WHERE n.amplitude_id = c.amplitude_id)"
+)
 _APPLY = (
     "DELETE FROM cohort_members WHERE cohort = {m} AND amplitude_id IN (SELECT amplitude_id "
     "FROM cohort_changes WHERE cohort = {m} AND version = {m} AND change = -1)",
@@ -59,11 +68,13 @@ def _sql(conn: AsyncConnection, template: str) -> str:
 
 async def _diff_and_apply(
     conn: AsyncConnection, cohort: int, version: int, *, only_entered: bool = False,
-    only_left: bool = False,
+    only_left: bool = False, among_candidates: bool = False,
 ) -> tuple[int, int]:  # fmt: skip
-    """Record and apply the difference between ``cb_cohort_next`` and the members."""
+    """Record and apply the difference between ``cb_cohort_next`` and the members (only the
+    members among ``cb_cohort_candidates`` can leave, in a delta)."""
     counts = {ENTERED: 0, LEFT: 0}
-    for change, template in _DIFF.items():
+    diff = {**_DIFF, LEFT: _LEFT_AMONG} if among_candidates else _DIFF
+    for change, template in diff.items():
         if (change == LEFT and only_entered) or (change == ENTERED and only_left):
             continue
         result = await conn.exec_driver_sql(_sql(conn, template), (cohort, version, cohort))
@@ -79,6 +90,18 @@ async def compute(
     """Replace the members with the users ``query`` selects; (entered, left)."""
     await _fill_next_from(conn, query)
     return await _diff_and_apply(conn, cohort, version)
+
+
+async def compute_delta(
+    conn: AsyncConnection, cohort: int, version: int, query: Select[Any], candidates: Any
+) -> tuple[int, int]:
+    """Re-evaluate only ``candidates`` (a query of amplitude ids): those of them ``query``
+    selects are members, the others are not; everyone else stays as they are."""
+    await d.fresh_id_table(conn, CANDIDATES)
+    await conn.execute(insert(_candidates).from_select(["amplitude_id"], candidates))
+    among = select(_candidates.c.amplitude_id).scalar_subquery()
+    await _fill_next_from(conn, query.where(users.c.amplitude_id.in_(among)))
+    return await _diff_and_apply(conn, cohort, version, among_candidates=True)
 
 
 async def replace(
