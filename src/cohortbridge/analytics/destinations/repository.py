@@ -18,12 +18,13 @@ from sqlalchemy import (
     null,
     select,
     table,
+    union,
     update,
 )
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from cohortbridge.analytics.cohorts.models import cohort_members
+from cohortbridge.analytics.cohorts.models import cohort_changes, cohort_members
 from cohortbridge.analytics.destinations.models import (
     cohort_syncs,
     destinations,
@@ -38,6 +39,8 @@ from cohortbridge.db import leases
 
 DESIRED = "cb_sync_desired"
 _desired = table(DESIRED, column("amplitude_id"), column("kind"), column("value"))
+AMONG = "cb_sync_among"
+_among = table(AMONG, column("amplitude_id"))
 s, p = cohort_syncs.c, sync_pending.c
 
 
@@ -93,12 +96,34 @@ def _identifier(kind: str) -> Any:
     return None
 
 
+def changed_since(cohort_pk: int, project_id: int, version: int, since: datetime) -> Any:
+    """The users whose place in a sync may differ from a run that saw ``version`` of the
+    cohort at ``since``: who entered or left after that version, and members written since
+    (an identifier may have changed: a user id, a newer device, a property)."""
+    k, m = cohort_changes.c, cohort_members.c
+    members = select(m.amplitude_id).where(m.cohort == cohort_pk).scalar_subquery()
+    return union(
+        select(k.amplitude_id).where(k.cohort == cohort_pk, k.version > version),
+        select(users.c.amplitude_id).where(
+            users.c.project_id == project_id, users.c.updated_at >= since,
+            users.c.amplitude_id.in_(members),
+        ),
+    )  # fmt: skip
+
+
 async def plan(
-    conn: AsyncConnection, sync_id: str, cohort_pk: int, identifiers: Sequence[str]
-) -> dict[str, int]:
+    conn: AsyncConnection, sync_id: str, cohort_pk: int, identifiers: Sequence[str],
+    among: Any = None,
+) -> dict[str, int]:  # fmt: skip
     """Write the run's plan to ``sync_pending``: what engage must gain and lose so that it holds
-    exactly the cohort, given what it acknowledged so far. Counts of removes, adds, skipped."""
+    exactly the cohort, given what it acknowledged so far. Counts of removes, adds, skipped.
+
+    With ``among`` (a query of amplitude ids, from ``changed_since``) only those users are
+    planned: everyone else is held by engage as the last run left them."""
     dialect = conn.dialect.name
+    if among is not None:
+        await d.fresh_id_table(conn, AMONG)
+        await conn.execute(insert(_among).from_select(["amplitude_id"], among))
     await d.fresh_id_table(conn, DESIRED, ", kind TEXT, value TEXT")
     values = []
     for kind in identifiers:
@@ -118,10 +143,17 @@ async def plan(
             users, users.c.amplitude_id == cohort_members.c.amplitude_id))
         .where(cohort_members.c.cohort == cohort_pk)
     )  # fmt: skip
+    if among is not None:
+        members = members.where(cohort_members.c.amplitude_id.in_(
+            select(_among.c.amplitude_id).scalar_subquery()))  # fmt: skip
     await conn.execute(insert(_desired).from_select(["amplitude_id", "kind", "value"], members))
     await conn.execute(delete(sync_pending).where(p.sync == sync_id))
     mark = "?" if dialect == "sqlite" else "%s"
-    await conn.exec_driver_sql(_PLAN.format(m=mark, desired=DESIRED), (sync_id, sync_id, sync_id))
+    # Driven by the candidates when there are: a lookup each, not a scan of what engage holds.
+    source = (f"{AMONG} a JOIN sync_state t ON t.amplitude_id = a.amplitude_id"
+              if among is not None else "sync_state t")  # fmt: skip
+    await conn.exec_driver_sql(_PLAN.format(m=mark, desired=DESIRED, source=source),
+                               (sync_id, sync_id, sync_id))  # fmt: skip
     counts = await conn.exec_driver_sql(
         f"SELECT SUM(CASE WHEN remove THEN 1 ELSE 0 END), COUNT(*) FROM sync_pending "
         f"WHERE sync = {mark}", (sync_id,),
@@ -139,7 +171,7 @@ _PLAN = (
     "INSERT INTO sync_pending (sync, seq, amplitude_id, kind, value, remove) "
     "SELECT {m}, ROW_NUMBER() OVER (ORDER BY x.remove DESC, x.amplitude_id), x.amplitude_id, "
     "x.kind, x.value, x.remove FROM ("
-    "SELECT t.amplitude_id, t.kind, t.value, TRUE AS remove FROM sync_state t "
+    "SELECT t.amplitude_id, t.kind, t.value, TRUE AS remove FROM {source} "
     "WHERE t.sync = {m} AND NOT EXISTS (SELECT 1 FROM {desired} w WHERE "
     "w.amplitude_id = t.amplitude_id AND w.kind = t.kind AND w.value = t.value) "
     "UNION ALL "
@@ -219,6 +251,12 @@ async def start_run(conn: AsyncConnection, row: dict[str, Any]) -> int:
 
 async def finish_run(conn: AsyncConnection, run_id: int, values: dict[str, Any]) -> None:
     await conn.execute(update(sync_runs).where(sync_runs.c.id == run_id).values(**values))
+
+
+async def latest_run(conn: AsyncConnection, sync_id: str) -> RowMapping | None:
+    r = sync_runs.c
+    query = select(sync_runs).where(r.sync == sync_id).order_by(r.id.desc()).limit(1)
+    return (await conn.execute(query)).mappings().first()
 
 
 async def runs(conn: AsyncConnection, sync_id: str, since: datetime) -> list[RowMapping]:

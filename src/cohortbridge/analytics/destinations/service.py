@@ -31,6 +31,9 @@ from cohortbridge.kit.ids import short_id
 LEASE = timedelta(minutes=15)
 HISTORY = timedelta(days=14)
 RETRY_FAILED_AFTER = timedelta(minutes=5)
+FULL_PLAN = timedelta(days=1)
+# Writes that committed after the last run had read (PostgreSQL): re-planning them is harmless.
+CHANGE_MARGIN = timedelta(minutes=5)
 Progress = Callable[[int, int], None]
 
 
@@ -118,6 +121,8 @@ class RunResult:
     skipped: int = 0
     rejected: int = 0
     error: str | None = None
+    # False when only the users changed since the last successful run were planned.
+    full: bool = True
 
 
 @dataclass(frozen=True)
@@ -146,7 +151,9 @@ async def _prepare(db: Database, sync_id: str, now: datetime) -> tuple[_Run, dic
             assert cohort is not None
         destination = await repo.destination(conn, sync["destination"])
         assert destination is not None
-        counts = await repo.plan(conn, sync_id, cohort["pk"], sync["identifiers"])
+        among = await _changed_only(conn, sync, cohort, now)
+        counts = await repo.plan(conn, sync_id, cohort["pk"], sync["identifiers"], among)
+        counts["full"] = among is None
         run_id = await repo.start_run(conn, {
             "sync": sync_id, "cohort_version": cohort["version"], "status": "running",
             "added": 0, "removed": 0, "skipped": counts["skipped"], "rejected": 0,
@@ -155,6 +162,19 @@ async def _prepare(db: Database, sync_id: str, now: datetime) -> tuple[_Run, dic
         if sync["cadence"] != "realtime":  # per-user history: scheduled and one-time runs
             await repo.record_skipped(conn, run_id, await repo.unresolved(conn), logic.UNRESOLVED)
     return _Run(sync, destination, cohort, run_id), counts
+
+
+async def _changed_only(
+    conn: AsyncConnection, sync: RowMapping, cohort: RowMapping, now: datetime
+) -> Any:
+    """After a run that succeeded lately, only the users that changed since need planning;
+    after a failure, the first time and at least daily, everyone is (what engage holds is then
+    checked against the whole cohort)."""
+    last = await repo.latest_run(conn, sync["id"])
+    if last is None or last["status"] != "succeeded" or now - last["started_at"] >= FULL_PLAN:
+        return None
+    return repo.changed_since(cohort["pk"], cohort["project_id"], last["cohort_version"],
+                              last["started_at"] - CHANGE_MARGIN)  # fmt: skip
 
 
 def _client(destination: RowMapping, http: httpx.AsyncClient, **options: Any) -> PartnerClient:
@@ -273,7 +293,7 @@ async def _close(
         await repo.update_sync(conn, run.sync["id"], values)
         await repo.forget_runs(conn, finished - HISTORY)
     return RunResult(run.sync["id"], status, tally.added, tally.removed, counts["skipped"],
-                     tally.rejected, error)  # fmt: skip
+                     tally.rejected, error, bool(counts["full"]))  # fmt: skip
 
 
 async def run_due(db: Database, http: httpx.AsyncClient, now: datetime | None = None) -> int:
