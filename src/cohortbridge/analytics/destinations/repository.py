@@ -36,6 +36,8 @@ from cohortbridge.analytics.destinations.models import (
 from cohortbridge.analytics.identity.models import devices, users
 from cohortbridge.db import dialect as d
 from cohortbridge.db import leases
+from cohortbridge.db.bulk import BulkInsert
+from cohortbridge.db.unit import call
 
 DESIRED = "cb_sync_desired"
 _desired = table(DESIRED, column("amplitude_id"), column("kind"), column("value"))
@@ -199,21 +201,33 @@ async def pending(
     return list((await conn.execute(query)).mappings())
 
 
+_HOLD = BulkInsert(
+    sync_state,
+    ("sync", "amplitude_id", "kind", "value"),
+    conflict=("sync", "amplitude_id"),
+    updates=lambda _dialect: {"kind": "excluded.kind", "value": "excluded.value"},
+)
+_HISTORY = BulkInsert(
+    sync_run_users,
+    ("run", "amplitude_id", "operation", "kind", "value", "skip_reason"),
+    conflict=("run", "amplitude_id", "operation"),
+)
+
+
 async def acknowledge(
     conn: AsyncConnection, sync_id: str, rows: Sequence[RowMapping], run_id: int | None
 ) -> None:
     """Engage took these changes: record them as held (or gone) and drop them from the plan."""
     removed = [r["amplitude_id"] for r in rows if r["remove"]]
-    added = [r for r in rows if not r["remove"]]
     t = sync_state.c
     if removed:
         await conn.execute(delete(sync_state).where(t.sync == sync_id, t.amplitude_id.in_(removed)))
-    if added:
-        ids = [r["amplitude_id"] for r in added]
-        await conn.execute(delete(sync_state).where(t.sync == sync_id, t.amplitude_id.in_(ids)))
-        await conn.execute(insert(sync_state), [
-            {"sync": sync_id, "amplitude_id": r["amplitude_id"], "kind": r["kind"],
-             "value": r["value"]} for r in added])  # fmt: skip
+    # Multi-row upserts (an identifier change is a removal and an addition of one user: the
+    # addition comes later in the plan and wins). Measured: DELETE + INSERT per batch were
+    # most of the acknowledgements' time.
+    added = sorted({r["amplitude_id"]: (sync_id, r["amplitude_id"], r["kind"], r["value"])
+                    for r in rows if not r["remove"]}.values(), key=lambda row: row[1])  # fmt: skip
+    await call(conn, _HOLD.execute, added)
     # A batch is a contiguous run of the plan: a range, not a 1,000-value IN list (measured on
     # PostgreSQL: 78 ms per batch by IN list).
     seqs = [r["seq"] for r in rows]
@@ -223,10 +237,9 @@ async def acknowledge(
             delete(sync_pending).where(p.sync == sync_id, p.seq >= low, p.seq <= high)
         )
     if run_id is not None and rows:
-        await conn.execute(insert(sync_run_users), [
-            {"run": run_id, "amplitude_id": r["amplitude_id"],
-             "operation": "remove" if r["remove"] else "add", "kind": r["kind"],
-             "value": r["value"], "skip_reason": None} for r in rows])  # fmt: skip
+        await call(conn, _HISTORY.execute, [
+            (run_id, r["amplitude_id"], "remove" if r["remove"] else "add", r["kind"],
+             r["value"], None) for r in rows])  # fmt: skip
 
 
 async def record_skipped(

@@ -207,28 +207,46 @@ async def _send(
     db: Database, run: _Run, client: PartnerClient, tally: _Tally, *, total: int,
     progress: Progress | None,
 ) -> None:  # fmt: skip
-    """Send the plan in batches of 1,000 ids, four at a time; each acknowledged batch is
-    recorded at once, so a later failure loses nothing that engage took."""
+    """Send the plan in batches of 1,000 ids with four requests in flight all along (a reader
+    keeps the queue full); each acknowledged batch is recorded at once, so a later failure
+    loses nothing that engage took. After a failure the batches in flight finish, no new one
+    starts, and the failure ends the run."""
     history = run.sync["cadence"] != "realtime"
-    after = 0
-    while True:
-        async with db.read() as conn:
-            rows = await repo.pending(conn, run.sync["id"], after, logic.MAX_IDS * logic.PARALLEL)
-        if not rows:
-            return
-        after = rows[-1]["seq"]
-        chunks = [rows[i : i + logic.MAX_IDS] for i in range(0, len(rows), logic.MAX_IDS)]
-        # Every batch of the round finishes (and records its acknowledgement) before a failure
-        # of one of them ends the run.
-        outcomes = await asyncio.gather(
-            *(_batch(db, run, client, chunk, tally, history=history) for chunk in chunks),
-            return_exceptions=True,
-        )
-        for outcome in outcomes:
-            if isinstance(outcome, BaseException):
-                raise outcome
-        if progress is not None:
-            progress(tally.done, total)
+    queue: asyncio.Queue[list[RowMapping] | None] = asyncio.Queue(maxsize=logic.PARALLEL)
+    failures: list[Exception] = []
+
+    async def read() -> None:
+        after = 0
+        try:
+            while not failures:
+                async with db.read() as conn:
+                    rows = await repo.pending(conn, run.sync["id"], after,
+                                              logic.MAX_IDS * logic.PARALLEL)  # fmt: skip
+                if not rows:
+                    return
+                after = rows[-1]["seq"]
+                for i in range(0, len(rows), logic.MAX_IDS):
+                    await queue.put(rows[i : i + logic.MAX_IDS])
+        except Exception as failure:  # re-raised below, once the batches in flight are done
+            failures.append(failure)
+        finally:
+            for _ in range(logic.PARALLEL):
+                await queue.put(None)
+
+    async def send() -> None:
+        while (chunk := await queue.get()) is not None:
+            if failures:
+                continue  # drain: nothing new starts after a failure
+            try:
+                await _batch(db, run, client, chunk, tally, history=history)
+            except Exception as failure:  # re-raised below, once the batches in flight are done
+                failures.append(failure)
+            if progress is not None:
+                progress(tally.done, total)
+
+    await asyncio.gather(read(), *(send() for _ in range(logic.PARALLEL)))
+    if failures:
+        raise failures[0]
 
 
 async def _batch(
