@@ -46,6 +46,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.cohorts
 	$(BIN)/python -m bench.cohort_sync
+	$(BIN)/python -m bench.streaming
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .pytest_cache .ruff_cache
