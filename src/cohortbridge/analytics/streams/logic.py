@@ -21,7 +21,10 @@ from cohortbridge.analytics.cohorts.logic.definition import (
 
 ID_TYPES = ("external_id", "user_alias", "braze_id", "email")
 MAX_OBJECTS = 75  # per array of one /users/track request (Braze's cap)
-PARALLEL = 4
+PARALLEL = 4  # requests in flight per stream
+# Rows held per claim: sixteen full requests, sent four at a time and settled together, so a
+# transaction (on SQLite, a turn of the one writer) serves 1,200 events, not 300.
+CLAIM = MAX_OBJECTS * 16
 # Within one attempt: three tries on 5xx, 429 and transport errors, 100 ms doubling with 50%
 # jitter, given up after 4 s (spec amplitude §4.2).
 TRIES = 3

@@ -161,21 +161,24 @@ def _settle(
     return out
 
 
-async def _send(client: TrackClient, request: logic.Request) -> Tracked:
-    return await client.track(request.body)
+async def _send(client: TrackClient, request: logic.Request, slots: asyncio.Semaphore) -> Tracked:
+    async with slots:
+        return await client.track(request.body)
 
 
 async def _round(
     db: Database, stream_id: str, client: TrackClient, now: datetime, on_ack: OnAck | None
 ) -> Forwarded | None:
-    """Claim, send and settle one round of up to four requests; None when nothing was due."""
+    """Claim, send and settle one round: up to sixteen requests, four in flight all along;
+    None when nothing was due."""
     async with db.write_turn(), db.transaction() as conn:
-        rows = await repo.claim(conn, stream_id, now, now + LEASE,
-                                logic.MAX_OBJECTS * logic.PARALLEL)  # fmt: skip
+        rows = await repo.claim(conn, stream_id, now, now + LEASE, logic.CLAIM)
     if not rows:
         return None
     requests = logic.requests([(r["id"], r["kind"], r["payload"]) for r in rows])
-    gathered = await asyncio.gather(*(_send(client, r) for r in requests), return_exceptions=True)
+    slots = asyncio.Semaphore(logic.PARALLEL)
+    gathered = await asyncio.gather(*(_send(client, r, slots) for r in requests),
+                                    return_exceptions=True)  # fmt: skip
     for outcome in gathered:
         if isinstance(outcome, BaseException) and not isinstance(outcome, TrackFailed):
             raise outcome  # a bug, not an answer: the rows' lease ends and they go again
@@ -249,20 +252,23 @@ async def forward(
     clients: dict[str, TrackClient | None] = {}
     while True:
         async with db.read() as conn:
-            stream_ids = await repo.streams_with_work(conn, now or utcnow())
-        progressed = False
-        for stream_id in stream_ids:
-            if stream_id not in clients:
-                clients[stream_id] = await _client(db, stream_id, http)
-            client = clients[stream_id]
-            if client is None:
-                continue
-            result = await _round(db, stream_id, client, now or utcnow(), on_ack)
-            if result is not None:
-                total.add(result)
-                progressed = True
-        if not progressed:
+            found = await repo.streams_with_work(conn, now or utcnow())
+        # A stream whose destination lost its key waits (its rows too) until it has one again.
+        busy = [s for s in found if clients.get(s, True) is not None]
+        if not busy:
             return total
+        while busy:  # rounds in turn until each of these streams ran dry, then look again
+            for stream_id in list(busy):
+                if stream_id not in clients:
+                    clients[stream_id] = await _client(db, stream_id, http)
+                client = clients[stream_id]
+                result = None
+                if client is not None:
+                    result = await _round(db, stream_id, client, now or utcnow(), on_ack)
+                if result is None:
+                    busy.remove(stream_id)
+                else:
+                    total.add(result)
 
 
 async def prune(db: Database, now: datetime | None = None) -> None:
