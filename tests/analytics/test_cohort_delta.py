@@ -40,6 +40,11 @@ DEFINITIONS = {
                         "filters": [{"prop": "genre", "op": "is", "values": ["rock"]}]}]},
         {"orClauses": [{"type": "event", "type_value": "_active", "time_type": "rolling",
                         "time_value": 2, "offset": 1}]}]},
+    "spent over 6, or 2 genres, early on": {"andClauses": [{"orClauses": [
+        {"type": "event", "type_value": "Song Played", "metric": {"type": "sum", "prop": "price"},
+         "operator": ">", "operator_value": 6, "time_type": "first_use", "time_value": 2},
+        {"type": "event", "type_value": "_all", "metric": {"type": "distinct", "prop": "genre"},
+         "operator": "=", "operator_value": 2, "time_type": "rolling", "time_value": 1}]}]},
 }  # fmt: skip
 
 
@@ -54,7 +59,8 @@ def history(rng: random.Random, now: datetime, tick: int) -> list[dict[str, Any]
         moment = now - late if rng.random() > 0.05 else now + timedelta(minutes=30)
         event: dict[str, Any] = {"user_id": f"user-{who:02d}", "event_type": kind,
                                  "time": int(moment.timestamp() * 1000),
-                                 "event_properties": {"genre": rng.choice(["rock", "jazz"])}}  # fmt: skip
+                                 "event_properties": {"genre": rng.choice(["rock", "jazz"]),
+                                                      "price": rng.randint(1, 5)}}  # fmt: skip
         if rng.random() < 0.15:
             event["user_properties"] = {"$set": {"plan": rng.choice(["pro", "free"])}}
         events.append(event)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import secrets
 import string
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -186,7 +186,8 @@ async def compute(conn: AsyncConnection, row: RowMapping, now: datetime | None =
         entered, left = await membership.compute(conn, row["pk"], version, query)
     else:
         candidates = audience.changed_users(definition, scope, since)
-        entered, left = await membership.compute_delta(conn, row["pk"], version, query,
+        per_user = audience.condition(definition, replace(scope, per_user=True))
+        entered, left = await membership.compute_delta(conn, row["pk"], version, per_user,
                                                        candidates)  # fmt: skip
     return await _finish(conn, row, version, moment, entered=entered, left=left, started=started,
                          full=since is None)  # fmt: skip

@@ -36,6 +36,10 @@ class Scope:
     project_id: int
     now: datetime
     inactive: frozenset[str] = field(default_factory=frozenset)
+    # Event conditions as lookups correlated on the user (the (amplitude_id, time) index of
+    # events), not as subqueries grouping every event of the window: for a few thousand users
+    # (a delta), not for everyone.
+    per_user: bool = False
 
 
 def window_of(column: Any, window: d.Window, scope: Scope) -> list[Any]:
@@ -106,6 +110,22 @@ def type_filter(event_type: str, scope: Scope) -> list[Any]:
     return [e.event_type == event_type]
 
 
+def _performed(condition: d.EventCondition, scope: Scope) -> Condition:
+    """The user (of the enclosing query) performed the event as the condition says; as
+    ``performers``, at least once."""
+    where = [e.amplitude_id == u.amplitude_id, e.project_id == scope.project_id,
+             *type_filter(condition.event_type, scope)]  # fmt: skip
+    where += [matches(e.event_properties, f, scope.dialect) for f in condition.filters]
+    if condition.window.kind == "first_use":
+        where += _first_use(condition.window, scope)
+    else:
+        where += window_of(e.time, condition.window, scope)
+    aggregate = _aggregate(condition, scope.dialect)
+    held = _compare(aggregate, condition.operator, condition.value)
+    found = select(func.count()).select_from(events).where(*where)  # an aggregate query
+    return found.having(and_(func.count() >= 1, held)).exists()
+
+
 def performers(condition: d.EventCondition, scope: Scope) -> Select[Any]:
     """The users who performed the event as the condition says (at least once, so "count = 0"
     selects nobody, as in Amplitude)."""
@@ -130,7 +150,13 @@ def _activity(condition: d.ActivityCondition, scope: Scope) -> Condition:
         return and_(u.first_seen_at.is_not(None), *window_of(u.first_seen_at, condition.window,
                                                              scope))  # fmt: skip
     active = d.EventCondition("_active", ">=", 1, None, (), condition.window)
-    return u.amplitude_id.in_(performers(active, scope))
+    return _event_condition(active, scope)
+
+
+def _event_condition(condition: d.EventCondition, scope: Scope) -> Condition:
+    if scope.per_user:
+        return _performed(condition, scope)
+    return u.amplitude_id.in_(performers(condition, scope))
 
 
 def _property(condition: d.PropertyCondition, scope: Scope) -> Condition:
@@ -153,7 +179,7 @@ def _member_of(condition: d.CohortCondition, scope: Scope) -> Condition:
 
 def _condition(condition: d.Condition, scope: Scope) -> Condition:
     if isinstance(condition, d.EventCondition):
-        return u.amplitude_id.in_(performers(condition, scope))
+        return _event_condition(condition, scope)
     if isinstance(condition, d.ActivityCondition):
         return _activity(condition, scope)
     if isinstance(condition, d.PropertyCondition):

@@ -93,14 +93,20 @@ async def compute(
 
 
 async def compute_delta(
-    conn: AsyncConnection, cohort: int, version: int, query: Select[Any], candidates: Any
+    conn: AsyncConnection, cohort: int, version: int, condition: Any, candidates: Any
 ) -> tuple[int, int]:
-    """Re-evaluate only ``candidates`` (a query of amplitude ids): those of them ``query``
-    selects are members, the others are not; everyone else stays as they are."""
+    """Re-evaluate only ``candidates`` (a query of amplitude ids): those of them that meet
+    ``condition`` (on ``users``, compiled per user) are members, the others are not; everyone
+    else stays as they are."""
     await d.fresh_id_table(conn, CANDIDATES)
     await conn.execute(insert(_candidates).from_select(["amplitude_id"], candidates))
-    among = select(_candidates.c.amplitude_id).scalar_subquery()
-    await _fill_next_from(conn, query.where(users.c.amplitude_id.in_(among)))
+    # From the candidates to their users, then each user's own lookups.
+    query = (
+        select(users.c.amplitude_id)
+        .select_from(_candidates.join(users, users.c.amplitude_id == _candidates.c.amplitude_id))
+        .where(condition)
+    )
+    await _fill_next_from(conn, query)
     return await _diff_and_apply(conn, cohort, version, among_candidates=True)
 
 
