@@ -100,12 +100,12 @@ async def compute_delta(
     else stays as they are."""
     await d.fresh_id_table(conn, CANDIDATES)
     await conn.execute(insert(_candidates).from_select(["amplitude_id"], candidates))
-    # From the candidates to their users, then each user's own lookups.
-    query = (
-        select(users.c.amplitude_id)
-        .select_from(_candidates.join(users, users.c.amplitude_id == _candidates.c.amplitude_id))
-        .where(condition)
+    # Each candidate, then its user by key and the user's own lookups: as a join, SQLite
+    # evaluated the condition for every user of the project before joining (7.7 s at 1M).
+    member = select(users.c.amplitude_id).where(
+        users.c.amplitude_id == _candidates.c.amplitude_id, condition
     )
+    query = select(_candidates.c.amplitude_id).where(member.exists())
     await _fill_next_from(conn, query)
     return await _diff_and_apply(conn, cohort, version, among_candidates=True)
 
