@@ -202,7 +202,8 @@ async def test_duplicates_only_where_a_response_was_lost(
     with FaultyProxy(engage_server.url) as proxy:
         await make_stream(analytics_db, project, proxy.url, stream_key, workspace)
         await upload(analytics, project, [played(f"user-{i}", "rock") for i in range(sent)])
-        proxy.faults.extend(["lose", None, 503])  # one response lost, one plain failure
+        # One response lost; a 503 and a 429 that the next try gets past.
+        proxy.faults.extend(["lose", None, 503, 429])
         done = await streams.forward(analytics_db, http)
     assert done.forwarded == sent
     users = await exported(engage, auth, *(f"user-{i}" for i in range(sent)))

@@ -58,3 +58,23 @@ async def test_planning_changes_matches_planning_everyone(
             everyone = await sync_repo.plan(conn, sync_id, row["pk"], identifiers)
             assert (everyone["adds"], everyone["removes"]) == (0, 0), tick
     assert planned_changes >= 6  # every run but the first, and the daily one, planned changes
+
+
+async def test_a_removal_acknowledged_late_keeps_the_new_identifier(
+    braze: dict[str, str], analytics_db: Database, project: dict[str, Any]
+) -> None:
+    """Four batches are in flight: the addition of a user's new identifier may be acknowledged
+    before the removal of the old one, and must survive it."""
+    async with analytics_db.transaction() as conn:
+        draft = cohorts.prepare({"name": "c", "definition": DEFINITIONS["played twice in 3 days"]},
+                                creating=True)  # fmt: skip
+        cohort_id = (await cohorts.create(conn, project["project_id"], draft))["cohortId"]
+    sync_id = await make_sync(analytics_db, project, "http://engage.test", braze, cohort_id,
+                              "property:handle", "user_id")  # fmt: skip
+    old = {"seq": 1, "amplitude_id": 7, "kind": "user_id", "value": "user-7", "remove": True}
+    new = {"seq": 2, "amplitude_id": 7, "kind": "property:handle", "value": "h", "remove": False}
+    async with analytics_db.transaction() as conn:
+        await sync_repo.acknowledge(conn, sync_id, [{**old, "remove": False}], None)
+        await sync_repo.acknowledge(conn, sync_id, [new], None)  # the addition first
+        await sync_repo.acknowledge(conn, sync_id, [old], None)  # then the removal
+        assert await sync_repo.held(conn, sync_id) == {7: ("property:handle", "h")}

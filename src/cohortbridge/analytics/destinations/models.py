@@ -73,8 +73,9 @@ sync_state = Table(
     PrimaryKeyConstraint("sync", "amplitude_id"),
 )
 
-# The plan of the current run: what to send, in order (removals first). Rows leave as engage
-# acknowledges them; a run that stopped is planned again from scratch by the next one.
+# The plan of the current run: what to send, in order (removals first). It is read, never
+# updated, while the run sends (acknowledgements go to sync_state) and goes when the run ends; a
+# run that stopped is planned again from scratch by the next one.
 sync_pending = Table(
     "sync_pending",
     metadata,

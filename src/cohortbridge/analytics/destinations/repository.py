@@ -18,6 +18,7 @@ from sqlalchemy import (
     null,
     select,
     table,
+    tuple_,
     union,
     update,
 )
@@ -218,28 +219,29 @@ async def acknowledge(
     conn: AsyncConnection, sync_id: str, rows: Sequence[RowMapping], run_id: int | None
 ) -> None:
     """Engage took these changes: record them as held (or gone) and drop them from the plan."""
-    removed = [r["amplitude_id"] for r in rows if r["remove"]]
+    # A removal takes away the identifier it names only: four batches are in flight, and the
+    # addition of the user's new identifier may be acknowledged first.
+    removed = [(r["amplitude_id"], r["kind"], r["value"]) for r in rows if r["remove"]]
     t = sync_state.c
     if removed:
-        await conn.execute(delete(sync_state).where(t.sync == sync_id, t.amplitude_id.in_(removed)))
+        held = tuple_(t.amplitude_id, t.kind, t.value)
+        await conn.execute(delete(sync_state).where(t.sync == sync_id, held.in_(removed)))
     # Multi-row upserts (an identifier change is a removal and an addition of one user: the
     # addition comes later in the plan and wins). Measured: DELETE + INSERT per batch were
     # most of the acknowledgements' time.
     added = sorted({r["amplitude_id"]: (sync_id, r["amplitude_id"], r["kind"], r["value"])
                     for r in rows if not r["remove"]}.values(), key=lambda row: row[1])  # fmt: skip
     await call(conn, _HOLD.execute, added)
-    # A batch is a contiguous run of the plan: a range, not a 1,000-value IN list (measured on
-    # PostgreSQL: 78 ms per batch by IN list).
-    seqs = [r["seq"] for r in rows]
-    if seqs:
-        low, high = min(seqs), max(seqs)
-        await conn.execute(
-            delete(sync_pending).where(p.sync == sync_id, p.seq >= low, p.seq <= high)
-        )
     if run_id is not None and rows:
         await call(conn, _HISTORY.execute, [
             (run_id, r["amplitude_id"], "remove" if r["remove"] else "add", r["kind"],
              r["value"], None) for r in rows])  # fmt: skip
+
+
+async def forget_plan(conn: AsyncConnection, sync_id: str) -> None:
+    """The run is over: its plan goes (acknowledged batches are in ``sync_state``; the next run
+    plans again from there)."""
+    await conn.execute(delete(sync_pending).where(p.sync == sync_id))
 
 
 async def record_skipped(

@@ -309,6 +309,7 @@ async def _close(
             values.update(last_success_at=finished, next_run_at=next_run(cadence, finished),
                           enabled=cadence != "once")  # fmt: skip
         await repo.update_sync(conn, run.sync["id"], values)
+        await repo.forget_plan(conn, run.sync["id"])
         await repo.forget_runs(conn, finished - HISTORY)
     return RunResult(run.sync["id"], status, tally.added, tally.removed, counts["skipped"],
                      tally.rejected, error, bool(counts["full"]))  # fmt: skip
