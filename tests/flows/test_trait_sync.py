@@ -42,16 +42,17 @@ async def people(analytics: httpx.AsyncClient, project: dict[str, Any]) -> None:
 
 
 async def make_sync(
-    db: Database, project: dict[str, Any], url: str, key: str, **source: Any
-) -> str:
+    db: Database, project: dict[str, Any], url: str, key: str, *, cadence: str = "hourly",
+    identifier: dict[str, Any] | None = None, **source: Any,
+) -> str:  # fmt: skip
     async with db.transaction() as conn:
         destination = await destinations.create_destination(
             conn, project["project_id"], rest_endpoint=url, data_import_key=None,
             partner_api_key=None, rest_api_key=key,
         )  # fmt: skip
         created = await traits.create_sync(
-            conn, destination_id=destination["destination_id"], cadence="hourly",
-            identifier={"property": "user_id", "type": "external_id"}, **source,
+            conn, destination_id=destination["destination_id"], cadence=cadence,
+            identifier=identifier or {"property": "user_id", "type": "external_id"}, **source,
         )  # fmt: skip
     return str(created["sync_id"])
 
@@ -146,15 +147,9 @@ async def test_real_time_is_refused(
     engage_server: LiveServer, stream_key: str, analytics_db: Database,
     project: dict[str, Any],
 ) -> None:  # fmt: skip
-    async with analytics_db.transaction() as conn:
-        destination = await destinations.create_destination(
-            conn, project["project_id"], rest_endpoint=engage_server.url,
-            data_import_key=None, partner_api_key=None, rest_api_key=stream_key,
-        )  # fmt: skip
-        with pytest.raises(ValueError, match="never real-time"):
-            await traits.create_sync(conn, destination_id=destination["destination_id"],
-                                     cadence="realtime", identifier={"type": "external_id"},
-                                     user_property="plan")  # fmt: skip
+    with pytest.raises(ValueError, match="never real-time"):
+        await make_sync(analytics_db, project, engage_server.url, stream_key,
+                        cadence="realtime", user_property="plan")  # fmt: skip
 
 
 async def test_an_email_identifier_creates_email_only_profiles(
@@ -166,16 +161,10 @@ async def test_an_email_identifier_creates_email_only_profiles(
         "user_id": "user-1", "event_type": "Opened", "time": ms(NOW),
         "user_properties": {"$set": {"plan": "pro", "email": "ann@example.com"}},
     }])  # fmt: skip
-    async with analytics_db.transaction() as conn:
-        destination = await destinations.create_destination(
-            conn, project["project_id"], rest_endpoint=engage_server.url, data_import_key=None,
-            partner_api_key=None, rest_api_key=stream_key,
-        )  # fmt: skip
-        created = await traits.create_sync(
-            conn, destination_id=destination["destination_id"], cadence="once",
-            identifier={"property": "email", "type": "email"}, user_property="plan",
-        )  # fmt: skip
-    done = await traits.run_sync(analytics_db, created["sync_id"], http)
+    sync_id = await make_sync(analytics_db, project, engage_server.url, stream_key,
+                              cadence="once", identifier={"property": "email", "type": "email"},
+                              user_property="plan")  # fmt: skip
+    done = await traits.run_sync(analytics_db, sync_id, http)
     assert done is not None and done.sent == 1
     async with engage_db.read() as conn:
         row = (await conn.exec_driver_sql(
