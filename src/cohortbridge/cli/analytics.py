@@ -536,7 +536,9 @@ def run_sync(ctx: typer.Context, sync_id: SyncArg, as_json: JsonOpt = False) -> 
         raise fail(f"{error} (see `syncs history`)") from error
     if result is None:
         raise fail("another run holds this sync; try again when it has finished")
-    if hasattr(result, "candidates"):
+    from cohortbridge.analytics.traits.service import TraitRun
+
+    if isinstance(result, TraitRun):
         _show_trait_run(result, as_json)
     else:
         _show_cohort_run(result, as_json)
