@@ -143,8 +143,13 @@ async def engage_db(backend: str, engage_template: str, tmp_path: Path) -> Async
     await db.dispose()
 
 
+# PostgreSQL's job queue (procrastinate) lives beside analytics' tables.
+QUEUE_TABLES = ("procrastinate_events", "procrastinate_periodic_defers", "procrastinate_jobs",
+                "procrastinate_workers")  # fmt: skip
+
+
 async def _truncate_analytics(db: Database) -> None:
-    names = ", ".join(f'"{t.name}"' for t in analytics_metadata.sorted_tables)
+    names = ", ".join([*(f'"{t.name}"' for t in analytics_metadata.sorted_tables), *QUEUE_TABLES])
     async with db.transaction() as conn:
         await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
 

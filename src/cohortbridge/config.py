@@ -79,6 +79,10 @@ class Settings(BaseSettings):
     # Whether the analytics API process runs the periodic jobs itself (the embedded default);
     # turn off where `cohortbridge worker` processes run them.
     jobs_in_server: bool = True
+    # `cohortbridge worker` on PostgreSQL (procrastinate): jobs run at once per process, and
+    # how long a worker may go without a heartbeat before its jobs are run again elsewhere.
+    worker_concurrency: int = Field(default=4, ge=1)
+    worker_stalled_after_s: float = Field(default=30.0, ge=1.0)
 
     def database_url(self, side: Side) -> str:
         explicit = self.engage_database_url if side == "engage" else self.analytics_database_url

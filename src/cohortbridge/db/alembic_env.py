@@ -29,6 +29,12 @@ def _run(connection: object, metadata: MetaData, version_table: str) -> None:
         version_table=version_table,
         render_as_batch=True,  # SQLite alters tables by copying them
         compare_type=True,
+        include_name=_ours,
     )
     with context.begin_transaction():
         context.run_migrations()
+
+
+def _ours(name: str | None, type_: str, _parent: object) -> bool:
+    """procrastinate's tables (PostgreSQL's job queue) are its own, not the models'."""
+    return not (type_ == "table" and (name or "").startswith("procrastinate_"))

@@ -40,6 +40,11 @@ async def due(conn: AsyncConnection, now: datetime) -> list[RowMapping]:
     return list((await conn.execute(query)).mappings())
 
 
+async def due_one(conn: AsyncConnection, pk: int, now: datetime) -> RowMapping | None:
+    query = select(computations).where(c.pk == pk, c.next_compute_at <= now)
+    return (await conn.execute(query)).mappings().first()
+
+
 async def mark_computed(conn: AsyncConnection, pk: int, at: datetime, then: datetime) -> None:
     await conn.execute(update(computations).where(c.pk == pk).values(
         computed_at=at, next_compute_at=then))  # fmt: skip

@@ -54,6 +54,9 @@ cohort_syncs = Table(
     Column("next_run_at", UTCDateTime(), nullable=True),
     # A run holds the sync until then; a worker that died lets it go when the lease ends.
     Column("leased_until", UTCDateTime(), nullable=True),
+    # Who holds the lease: the queue's jobs of this sync ("queue:<lock>"); NULL for a run
+    # of the in-process runner or the CLI.
+    Column("leased_by", String(64), nullable=True),
     Column("named_as", Text, nullable=True),
     Column("last_success_at", UTCDateTime(), nullable=True),
     Column("last_failure_at", UTCDateTime(), nullable=True),

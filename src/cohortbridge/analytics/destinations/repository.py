@@ -76,12 +76,17 @@ async def update_sync(conn: AsyncConnection, sync_id: str, values: dict[str, Any
     await conn.execute(update(cohort_syncs).where(s.id == sync_id).values(**values))
 
 
-async def due(conn: AsyncConnection, now: datetime) -> list[str]:
-    return await leases.due(conn, cohort_syncs, now)
+async def due(conn: AsyncConnection, now: datetime, *, queue: bool = False) -> list[str]:
+    return await leases.due(conn, cohort_syncs, now, queue=queue)
 
 
-async def lease(conn: AsyncConnection, sync_id: str, now: datetime, until: datetime) -> bool:
-    return await leases.lease(conn, cohort_syncs, sync_id, now, until)
+async def lease(
+    conn: AsyncConnection, sync_id: str, now: datetime, until: datetime, *,
+    owner: str | None = None, due_only: bool = False,
+) -> bool:  # fmt: skip
+    return await leases.lease(
+        conn, cohort_syncs, sync_id, now, until, owner=owner, due_only=due_only
+    )
 
 
 def _identifier(kind: str) -> Any:
@@ -262,6 +267,13 @@ async def held(conn: AsyncConnection, sync_id: str) -> dict[int, tuple[str, str]
 async def start_run(conn: AsyncConnection, row: dict[str, Any]) -> int:
     result = await conn.execute(insert(sync_runs).values(**row).returning(sync_runs.c.id))
     return int(result.scalar_one())
+
+
+async def interrupt_runs(conn: AsyncConnection, sync_id: str, now: datetime) -> None:
+    """Close the history rows of runs whose process died (the caller holds the lease now)."""
+    r = sync_runs.c
+    stmt = update(sync_runs).where(r.sync == sync_id, r.status == "running")
+    await conn.execute(stmt.values(status="failed", error=leases.INTERRUPTED, finished_at=now))
 
 
 async def finish_run(conn: AsyncConnection, run_id: int, values: dict[str, Any]) -> None:

@@ -25,6 +25,7 @@ from cohortbridge.analytics.destinations.braze import (
 from cohortbridge.analytics.destinations.models import cohort_syncs
 from cohortbridge.db import leases
 from cohortbridge.db.engine import Database
+from cohortbridge.db.leases import Claim
 from cohortbridge.kit.clock import utcnow
 from cohortbridge.kit.ids import short_id
 
@@ -133,9 +134,10 @@ class _Run:
     run_id: int
 
 
-async def _claim(db: Database, sync_id: str, now: datetime) -> bool:
+async def _claim(db: Database, sync_id: str, now: datetime, claim: Claim) -> bool:
     async with db.write_turn(), db.transaction() as conn:
-        return await repo.lease(conn, sync_id, now, now + LEASE)
+        return await repo.lease(conn, sync_id, now, now + LEASE, owner=claim.owner,
+                                due_only=claim.due_only)  # fmt: skip
 
 
 async def _prepare(db: Database, sync_id: str, now: datetime) -> tuple[_Run, dict[str, int]]:
@@ -154,6 +156,7 @@ async def _prepare(db: Database, sync_id: str, now: datetime) -> tuple[_Run, dic
         among = await _changed_only(conn, sync, cohort, now)
         counts = await repo.plan(conn, sync_id, cohort["pk"], sync["identifiers"], among)
         counts["full"] = among is None
+        await repo.interrupt_runs(conn, sync_id, now)
         run_id = await repo.start_run(conn, {
             "sync": sync_id, "cohort_version": cohort["version"], "status": "running",
             "added": 0, "removed": 0, "skipped": counts["skipped"], "rejected": 0,
@@ -271,11 +274,11 @@ def next_run(cadence: str, now: datetime) -> datetime | None:
 
 async def run_sync(
     db: Database, sync_id: str, http: httpx.AsyncClient, *, now: datetime | None = None,
-    progress: Progress | None = None, **client_options: Any,
+    progress: Progress | None = None, claim: Claim | None = None, **client_options: Any,
 ) -> RunResult | None:  # fmt: skip
     """One run of a cohort sync; None when another run holds the sync."""
     moment = now or utcnow()
-    if not await _claim(db, sync_id, moment):
+    if not await _claim(db, sync_id, moment, claim or Claim()):
         return None
     run, counts = await _prepare(db, sync_id, moment)
     client = _client(run.destination, http, **client_options)
@@ -301,7 +304,7 @@ async def _close(
             "rejected": tally.rejected, "error": error, "finished_at": finished,
         })  # fmt: skip
         cadence = run.sync["cadence"]
-        values: dict[str, Any] = {"leased_until": None}
+        values: dict[str, Any] = {"leased_until": None, "leased_by": None}
         if error:
             values.update(last_failure_at=finished,
                           next_run_at=finished + RETRY_FAILED_AFTER)  # fmt: skip

@@ -40,6 +40,9 @@ trait_syncs = Table(
     Column("enabled", Boolean, nullable=False),
     Column("next_run_at", UTCDateTime(), nullable=True),
     Column("leased_until", UTCDateTime(), nullable=True),
+    # Who holds the lease: the queue's jobs of this sync ("queue:<lock>"); NULL for a run
+    # of the in-process runner or the CLI.
+    Column("leased_by", String(64), nullable=True),
     Column("last_success_at", UTCDateTime(), nullable=True),
     Column("last_failure_at", UTCDateTime(), nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),

@@ -31,8 +31,17 @@ async def update_sync(conn: AsyncConnection, sync_id: str, values: dict[str, Any
     await conn.execute(update(trait_syncs).where(s.id == sync_id).values(**values))
 
 
-async def lease(conn: AsyncConnection, sync_id: str, now: datetime, until: datetime) -> bool:
-    return await leases.lease(conn, trait_syncs, sync_id, now, until)
+async def due(conn: AsyncConnection, now: datetime, *, queue: bool = False) -> list[str]:
+    return await leases.due(conn, trait_syncs, now, queue=queue)
+
+
+async def lease(
+    conn: AsyncConnection, sync_id: str, now: datetime, until: datetime, *,
+    owner: str | None = None, due_only: bool = False,
+) -> bool:  # fmt: skip
+    return await leases.lease(
+        conn, trait_syncs, sync_id, now, until, owner=owner, due_only=due_only
+    )
 
 
 async def active_users(
@@ -87,6 +96,13 @@ async def remember(
 async def start_run(conn: AsyncConnection, row: dict[str, Any]) -> int:
     result = await conn.execute(insert(trait_runs).values(**row).returning(trait_runs.c.id))
     return int(result.scalar_one())
+
+
+async def interrupt_runs(conn: AsyncConnection, sync_id: str, now: datetime) -> None:
+    """Close the history rows of runs whose process died (the caller holds the lease now)."""
+    r = trait_runs.c
+    stmt = update(trait_runs).where(r.sync == sync_id, r.status == "running")
+    await conn.execute(stmt.values(status="failed", error=leases.INTERRUPTED, finished_at=now))
 
 
 async def finish_run(conn: AsyncConnection, run_id: int, values: dict[str, Any]) -> None:

@@ -30,6 +30,7 @@ from cohortbridge.analytics.traits import repository as repo
 from cohortbridge.analytics.traits.models import trait_syncs
 from cohortbridge.db import leases
 from cohortbridge.db.engine import Database
+from cohortbridge.db.leases import Claim
 from cohortbridge.kit.clock import utcnow
 from cohortbridge.kit.ids import short_id
 
@@ -92,9 +93,10 @@ class _Plan:
     result: TraitRun | None = None
 
 
-async def _claim(db: Database, sync_id: str, now: datetime) -> bool:
+async def _claim(db: Database, sync_id: str, now: datetime, claim: Claim) -> bool:
     async with db.write_turn(), db.transaction() as conn:
-        return await repo.lease(conn, sync_id, now, now + LEASE)
+        return await repo.lease(conn, sync_id, now, now + LEASE, owner=claim.owner,
+                                due_only=claim.due_only)  # fmt: skip
 
 
 async def _computation_pk(conn: AsyncConnection, sync: RowMapping) -> int | None:
@@ -144,6 +146,7 @@ async def _prepare(db: Database, sync_id: str, now: datetime) -> _Plan:
         assert destination is not None
         planned, result = await _plan(conn, sync, now)
     async with db.write_turn(), db.transaction() as conn:
+        await repo.interrupt_runs(conn, sync_id, now)
         run_id = await repo.start_run(conn, {
             "sync": sync_id, "status": "running", "candidates": result.candidates, "sent": 0,
             "unchanged": result.unchanged, "skipped": result.skipped, "rejected": 0,
@@ -188,11 +191,11 @@ async def _send(db: Database, plan: _Plan, client: TrackClient, progress: Progre
 
 async def run_sync(
     db: Database, sync_id: str, http: httpx.AsyncClient, *, now: datetime | None = None,
-    progress: Progress | None = None,
+    progress: Progress | None = None, claim: Claim | None = None,
 ) -> TraitRun | None:  # fmt: skip
     """One run; None when another run holds the sync."""
     moment = now or utcnow()
-    if not await _claim(db, sync_id, moment):
+    if not await _claim(db, sync_id, moment, claim or Claim()):
         return None
     plan = await _prepare(db, sync_id, moment)
     assert plan.result is not None
@@ -216,7 +219,7 @@ async def _close(db: Database, plan: _Plan) -> TraitRun:
             "status": result.status, "sent": result.sent, "rejected": result.rejected,
             "error": result.error, "finished_at": finished,
         })  # fmt: skip
-        values: dict[str, Any] = {"leased_until": None}
+        values: dict[str, Any] = {"leased_until": None, "leased_by": None}
         if result.error:
             values.update(last_failure_at=finished, next_run_at=finished + RETRY_FAILED_AFTER)
         else:
