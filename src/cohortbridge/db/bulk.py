@@ -238,14 +238,29 @@ def fetch_in(
     over ``values`` in chunks; the rows of every chunk, concatenated.
 
     A raw ``IN (…)`` of up to a thousand values costs SQLAlchemy more to compile than the
-    database spends answering it; the text here is cached per chunk size.
+    database spends answering it; the text here is cached per chunk size. On PostgreSQL
+    ``IN ({marks})`` becomes ``= ANY(<one array>)``: psycopg re-parses every statement of more
+    than 50 parameters, an array is one.
     """
     rows: list[Any] = []
+    if ex.dialect == "postgresql" and _IN_LIST in template:
+        sql = _render_any(template)
+        for start in range(0, len(values), ARRAY_ROWS):
+            rows.extend(ex.rows(sql, (*leading, list(values[start : start + ARRAY_ROWS]))))
+        return rows
     for start in range(0, len(values), chunk):
         part = values[start : start + chunk]
         sql = _render_in(template, ex.dialect, len(part))
         rows.extend(ex.rows(sql, (*leading, *part)))
     return rows
+
+
+_IN_LIST = "IN ({marks})"
+
+
+@lru_cache(maxsize=256)
+def _render_any(template: str) -> str:
+    return template.replace(_IN_LIST, "= ANY({mark})").format(mark="%s")
 
 
 @lru_cache(maxsize=256)

@@ -135,13 +135,14 @@ def add_matching(
     this request carry its ``version``, which no earlier request had (see ``open_cohort``).
     """
     marker = bulk.write_time(ex.dialect, now)
+    leading = (cohort_pk, marker, version, workspace_id)
+    if kind != "user_alias":
+        rows = bulk.fetch_in(ex, _ADD.replace("{match}", _MATCH[kind]), leading, values)
+        return [(int(pid), int(added_in) == version) for pid, added_in in rows]
     out: list[tuple[int, bool]] = []
-    step = 450 if kind == "user_alias" else 900
-    for start in range(0, len(values), step):
-        part = values[start : start + step]
+    for part in _chunks(values, 450):
         template = _ADD.replace("{match}", _match_sql(kind, len(part)))
-        params = (cohort_pk, marker, version, workspace_id, *_flatten(kind, part))
-        rows = bulk.fetch_sql(ex, template, params, len(part))
+        rows = bulk.fetch_sql(ex, template, (*leading, *_flatten(kind, part)), len(part))
         out.extend((int(pid), int(added_in) == version) for pid, added_in in rows)
     return out
 
@@ -150,21 +151,26 @@ def remove_matching(
     ex: Executor, cohort_pk: int, workspace_id: str, kind: str, values: Sequence[Any]
 ) -> tuple[list[int], list[int]]:
     """Remove the matched profiles: (profiles matched, those that were members)."""
-    matched: list[int] = []
-    step = 450 if kind == "user_alias" else 900
-    for start in range(0, len(values), step):
-        part = values[start : start + step]
-        params = (workspace_id, *_flatten(kind, part))
-        rows = bulk.fetch_sql(ex, _match_sql(kind, len(part)), params, len(part))
-        matched.extend(int(row[0]) for row in rows)
+    matched = sorted(set(_matched(ex, workspace_id, kind, values)))
     removed = bulk.fetch_in(
         ex,
         "DELETE FROM cohort_members WHERE cohort = {mark} AND profile_id IN ({marks}) "
         "RETURNING profile_id",
         (cohort_pk,),
-        sorted(set(matched)),
+        matched,
     )
-    return sorted(set(matched)), [int(row[0]) for row in removed]
+    return matched, [int(row[0]) for row in removed]
+
+
+def _matched(ex: Executor, workspace_id: str, kind: str, values: Sequence[Any]) -> list[int]:
+    if kind != "user_alias":
+        return [int(row[0]) for row in bulk.fetch_in(ex, _MATCH[kind], (workspace_id,), values)]
+    matched: list[int] = []
+    for part in _chunks(values, 450):
+        params = (workspace_id, *_flatten(kind, part))
+        rows = bulk.fetch_sql(ex, _match_sql(kind, len(part)), params, len(part))
+        matched.extend(int(row[0]) for row in rows)
+    return matched
 
 
 async def list_cohorts(conn: AsyncConnection, workspace_id: str) -> list[RowMapping]:
