@@ -244,7 +244,7 @@ def fetch_in(
     """
     rows: list[Any] = []
     if ex.dialect == "postgresql" and _IN_LIST in template:
-        sql = _render_any(template)
+        sql = _render_any(template, _array_type(values))
         for start in range(0, len(values), ARRAY_ROWS):
             rows.extend(ex.rows(sql, (*leading, list(values[start : start + ARRAY_ROWS]))))
         return rows
@@ -258,9 +258,20 @@ def fetch_in(
 _IN_LIST = "IN ({marks})"
 
 
+def _array_type(values: Sequence[Any]) -> str:
+    # The array as the column's own type: psycopg would send the smallest integer type that
+    # holds the values, and PostgreSQL filters a cross-type ANY (bigint = integer) by linear
+    # search instead of a hash — 0.9 s instead of 20 ms for 1,000 ids over 300,000 rows.
+    if all(isinstance(v, int) for v in values):
+        return "::BIGINT[]"
+    if all(isinstance(v, str) for v in values):
+        return "::TEXT[]"
+    return ""
+
+
 @lru_cache(maxsize=256)
-def _render_any(template: str) -> str:
-    return template.replace(_IN_LIST, "= ANY({mark})").format(mark="%s")
+def _render_any(template: str, cast: str) -> str:
+    return template.replace(_IN_LIST, "= ANY({mark}" + cast + ")").format(mark="%s")
 
 
 @lru_cache(maxsize=256)

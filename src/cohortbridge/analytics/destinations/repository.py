@@ -227,10 +227,8 @@ async def acknowledge(
     # A removal takes away the identifier it names only: four batches are in flight, and the
     # addition of the user's new identifier may be acknowledged first.
     removed = [(r["amplitude_id"], r["kind"], r["value"]) for r in rows if r["remove"]]
-    t = sync_state.c
     if removed:
-        held = tuple_(t.amplitude_id, t.kind, t.value)
-        await conn.execute(delete(sync_state).where(t.sync == sync_id, held.in_(removed)))
+        await _forget_held(conn, sync_id, removed)
     # Multi-row upserts (an identifier change is a removal and an addition of one user: the
     # addition comes later in the plan and wins). Measured: DELETE + INSERT per batch were
     # most of the acknowledgements' time.
@@ -241,6 +239,26 @@ async def acknowledge(
         await call(conn, _HISTORY.execute, [
             (run_id, r["amplitude_id"], "remove" if r["remove"] else "add", r["kind"],
              r["value"], None) for r in rows])  # fmt: skip
+
+
+# PostgreSQL plans a row-value IN list of 1,000 triples as a filter over every row of the
+# sync (2.3 s per batch at 300,000 members); joined to arrays it is 1,000 index lookups.
+_FORGET_PG = (
+    "DELETE FROM sync_state t USING unnest(%s::BIGINT[], %s::TEXT[], %s::TEXT[]) AS r(a, k, v) "
+    "WHERE t.sync = %s AND t.amplitude_id = r.a AND t.kind = r.k AND t.value = r.v"
+)
+
+
+async def _forget_held(
+    conn: AsyncConnection, sync_id: str, removed: Sequence[tuple[int, str, str]]
+) -> None:
+    if conn.dialect.name == "postgresql":
+        ids, kinds, values = (list(column) for column in zip(*removed, strict=True))
+        await conn.exec_driver_sql(_FORGET_PG, (ids, kinds, values, sync_id))
+        return
+    t = sync_state.c
+    held = tuple_(t.amplitude_id, t.kind, t.value)
+    await conn.execute(delete(sync_state).where(t.sync == sync_id, held.in_(removed)))
 
 
 async def forget_plan(conn: AsyncConnection, sync_id: str) -> None:
