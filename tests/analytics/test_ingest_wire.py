@@ -97,6 +97,40 @@ async def test_invalid_events_are_named_by_index_and_nothing_is_stored(
     assert await user(analytics_db, project, user_id="valid-user") is None
 
 
+@pytest.mark.parametrize("path", ["/2/httpapi", "/batch"])
+async def test_nul_characters_are_invalid_fields_on_both_databases(
+    analytics: httpx.AsyncClient, analytics_db: Database, project: dict[str, Any], path: str
+) -> None:
+    """PostgreSQL stores U+0000 in neither text nor JSON: refused as Amplitude refuses a bad
+    value, on SQLite too, instead of a 500 half-way through the write."""
+    events = [
+        {"user_id": "valid-user", "event_type": "ok"},
+        {"user_id": "user-\x00-1", "event_type": "nul in an id"},
+        {"user_id": "valid-user", "event_type": "nul\x00"},
+        {"user_id": "valid-user", "event_type": "e", "event_properties": {"a": ["b", "c\x00"]}},
+        {"user_id": "valid-user", "event_type": "e", "user_properties": {"$set": {"k\x00": 1}}},
+        {"user_id": "valid-user", "event_type": "e", "platform": "Web\x00"},
+    ]
+    response = await upload(analytics, project, events, path)
+    assert response.status_code == 400, response.text
+    assert response.json()["events_with_invalid_fields"] == {
+        "user_id": [1], "event_type": [2], "event_properties": [3], "user_properties": [4],
+        "platform": [5],
+    }  # fmt: skip
+    assert await user(analytics_db, project, user_id="valid-user") is None
+    nul_key = await analytics.post(path, json={"api_key": "key\x00", "events": events[:1]})
+    assert (nul_key.status_code, nul_key.json()["error"]) == (400, "Invalid API key: key\x00")
+    identify = await analytics.post("/identify", data={
+        "api_key": project["api_key"],
+        "identification": '{"user_id": "valid-user", "user_properties": {"$set": {"a": "\\u0000"}}}',
+    })  # fmt: skip
+    assert identify.status_code == 400, identify.text
+    assert identify.json()["events_with_invalid_fields"] == {"user_properties": [0]}
+    # An escaped backslash before "u0000" is text, not NUL.
+    fine = [{"user_id": "valid-user", "event_type": "\\u0000 as text"}]
+    assert (await upload(analytics, project, fine, path)).status_code == 200
+
+
 async def test_short_ids_alone_and_min_id_length(
     analytics: httpx.AsyncClient, project: dict[str, Any]
 ) -> None:

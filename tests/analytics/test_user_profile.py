@@ -57,3 +57,17 @@ async def test_unknown_paths_are_amplitude_shaped(analytics: httpx.AsyncClient) 
         404, {"code": 404, "error": "Invalid request path"})  # fmt: skip
     paths = (await analytics.get("/openapi.json")).json()["paths"]
     assert {"/2/httpapi", "/batch", "/identify", "/v1/userprofile"} <= set(paths)
+
+
+async def test_a_nul_in_a_parameter_is_a_400_on_postgresql_too(
+    analytics: httpx.AsyncClient, project: dict[str, Any]
+) -> None:
+    # SQLite looks the id up and finds nobody; PostgreSQL cannot even compare it: a 400 there,
+    # never a 500.
+    response = await analytics.get("/v1/userprofile", headers=key(project),
+                                   params={"user_id": "nobody\x00here"})  # fmt: skip
+    assert response.status_code in (200, 400), response.text
+    if response.status_code == 400:
+        assert response.json() == {"code": 400, "error": "Invalid request"}
+    else:
+        assert response.json() == {"error": "User id and device id not seen before"}

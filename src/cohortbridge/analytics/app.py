@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -10,6 +11,7 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException
 
 from cohortbridge import __version__
@@ -24,6 +26,8 @@ from cohortbridge.analytics.profile.endpoints import router as profile_router
 from cohortbridge.config import Settings
 from cohortbridge.db.engine import Database
 from cohortbridge.jobs.background import Background
+
+log = logging.getLogger("cohortbridge.analytics")
 
 
 def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
@@ -78,6 +82,14 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, _error: RequestValidationError) -> Response:
+        return json_response(400, {"code": 400, "error": "Invalid request"})
+
+    @app.exception_handler(DataError)
+    async def _unstorable(request: Request, error: DataError) -> Response:
+        # A value the database refuses (U+0000 in a path or query parameter, a number out of
+        # range) is the request's fault; its transaction was rolled back whole.
+        log.warning("%s %s: the database refused a value: %s", request.method,
+                    request.url.path, error.orig)  # fmt: skip
         return json_response(400, {"code": 400, "error": "Invalid request"})
 
 

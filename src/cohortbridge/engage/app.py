@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException
 
 from cohortbridge import __version__
@@ -21,6 +23,8 @@ from cohortbridge.engage.segments.endpoints import router as segments_router
 from cohortbridge.engage.users.endpoints import router as users_router
 from cohortbridge.engage.users.schemas import COMPONENTS
 from cohortbridge.kit.ratelimit import FixedWindowLimiter
+
+log = logging.getLogger("cohortbridge.engage")
 
 
 def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
@@ -80,4 +84,12 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, _error: RequestValidationError) -> Response:
+        return json_response(400, {"message": "Bad Request"})
+
+    @app.exception_handler(DataError)
+    async def _unstorable(request: Request, error: DataError) -> Response:
+        # A value the database refuses (U+0000 in a path or query parameter, a number out of
+        # range) is the request's fault; its transaction was rolled back whole.
+        log.warning("%s %s: the database refused a value: %s", request.method,
+                    request.url.path, error.orig)  # fmt: skip
         return json_response(400, {"message": "Bad Request"})

@@ -278,3 +278,12 @@ async def test_openapi_documents_the_segment_endpoints(engage: httpx.AsyncClient
                  "/segments/details", "/segments/get", "/segments/size",
                  "/users/export/segment", "/exports/segments/{name}"):  # fmt: skip
         assert path in paths
+
+
+async def test_a_nul_in_a_parameter_is_never_a_500(
+    engage: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    for path in ("/segments/details", "/segments/size"):
+        response = await engage.get(path, params={"segment_id": "seg\x00ment"}, headers=auth)
+        assert 400 <= response.status_code < 500, response.text
+        assert "message" in response.json()

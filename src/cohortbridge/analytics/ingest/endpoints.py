@@ -54,6 +54,8 @@ def _payload(raw: bytes) -> dict[str, Any]:
 async def _project(db: Database, api_key: Any) -> projects.Project:
     if not isinstance(api_key, str) or not api_key:
         raise _missing("api_key")
+    if "\x00" in api_key:  # no key has one, and PostgreSQL could not even look it up
+        raise AmplitudeError(400, f"Invalid API key: {api_key}")
     async with db.read() as conn:
         project = await projects.by_api_key(conn, api_key)
     if project is None:
@@ -73,7 +75,8 @@ async def _upload(request: Request, *, batch: bool) -> Response:
             raise _missing("events")
         if len(payload["events"]) > settings.ingest_max_events:
             raise AmplitudeError(413, PAYLOAD_TOO_LARGE)
-        events = _valid_events(payload)
+        # U+0000 can only arrive escaped: without the escape, no value needs the walk.
+        events = _valid_events(payload, nul_possible=b"\\u0000" in raw)
         eps = settings.ingest_eps_batch if batch else settings.ingest_eps_http
         verdict = state.throttle.check(
             project.id, events, eps=eps, daily_quota=settings.ingest_daily_quota
@@ -94,12 +97,13 @@ async def _upload(request: Request, *, batch: bool) -> Response:
     })  # fmt: skip
 
 
-def _valid_events(payload: dict[str, Any]) -> list[Event]:
+def _valid_events(payload: dict[str, Any], *, nul_possible: bool) -> list[Event]:
     min_length = min_id_length_of(payload.get("options"))
     events, problems = check_events(
         payload["events"],
         min_id_length=DEFAULT_MIN_ID_LENGTH if min_length in (None, -1) else min_length,
         now=utcnow(),
+        nul_possible=nul_possible,
     )
     if problems:
         raise AmplitudeError.of(problems.body())

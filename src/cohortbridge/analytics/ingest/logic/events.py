@@ -200,14 +200,32 @@ def _time(raw: dict[str, Any], check: _Checker, now: datetime) -> datetime:
     return datetime.fromtimestamp(value / 1000, tz=UTC)
 
 
+def has_nul(value: Any) -> bool:
+    """Whether a JSON value holds U+0000 in a string or a key (PostgreSQL stores neither)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any("\x00" in str(k) or has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(has_nul(v) for v in value)
+    return False
+
+
 def check_event(
-    raw: Any, index: int, problems: Problems, *, min_id_length: int, now: datetime
-) -> Event | None:
-    """The normalised event, or None after recording what is wrong with it."""
+    raw: Any, index: int, problems: Problems, *, min_id_length: int, now: datetime,
+    nul_possible: bool = True,
+) -> Event | None:  # fmt: skip
+    """The normalised event, or None after recording what is wrong with it.
+
+    ``nul_possible=False``: the caller knows no string holds U+0000 (the request body has no
+    ``\\u0000`` escape), so the walk over every value that refuses them is skipped."""
     check = _Checker(index, problems, min_id_length)
     if not isinstance(raw, dict):
         check.invalid("event")
         return None
+    if nul_possible:
+        for name in [k for k, v in raw.items() if "\x00" in str(k) or has_nul(v)]:
+            check.invalid(name)
     event_type = raw.get("event_type")
     if event_type is None or event_type == "":
         problems.missing["event_type"].append(index)
@@ -245,14 +263,15 @@ def check_event(
 
 
 def check_events(
-    raws: list[Any], *, min_id_length: int, now: datetime
+    raws: list[Any], *, min_id_length: int, now: datetime, nul_possible: bool = True
 ) -> tuple[list[Event], Problems]:
     problems = Problems()
-    events = [
-        event
-        for index, raw in enumerate(raws)
-        if (event := check_event(raw, index, problems, min_id_length=min_id_length, now=now))
-    ]
+    events: list[Event] = []
+    for index, raw in enumerate(raws):
+        event = check_event(raw, index, problems, min_id_length=min_id_length, now=now,
+                            nul_possible=nul_possible)  # fmt: skip
+        if event is not None:
+            events.append(event)
     return events, problems
 
 
