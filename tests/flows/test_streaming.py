@@ -326,3 +326,22 @@ async def test_a_busy_stream_does_not_hold_another_back(
     assert done.forwarded == big + 10 + 10
     # The small stream's ten went in the first turn, not after the busy one's rounds.
     assert acks[:2] == [logic.CLAIM, 10]
+
+
+async def test_a_budget_ends_the_forwarding_after_its_round(
+    engage_server: LiveServer, workspace: dict[str, Any], stream_key: str,
+    analytics: httpx.AsyncClient, analytics_db: Database, project: dict[str, Any],
+    http: httpx.AsyncClient,
+) -> None:  # fmt: skip
+    """A queued job forwards for a bounded time, so a worker can stop under constant ingest."""
+    stream_id = await make_stream(analytics_db, project, engage_server.url, stream_key,
+                                  workspace)  # fmt: skip
+    many = logic.CLAIM + 300  # two rounds
+    for start in range(0, many, 900):
+        await upload(analytics, project, [played(f"user-{i}", "rock")
+                                          for i in range(start, min(many, start + 900))])  # fmt: skip
+    first = await streams.forward_stream(analytics_db, stream_id, http, budget_s=0)
+    assert first.forwarded == logic.CLAIM  # one round, then the budget was spent
+    assert await backlog(analytics_db, stream_id) == {"pending": 300, "dead": 0}
+    rest = await streams.forward_stream(analytics_db, stream_id, http)
+    assert rest.forwarded == 300

@@ -35,6 +35,8 @@ from cohortbridge.kit.clock import utcnow
 
 log = logging.getLogger("cohortbridge.worker")
 
+# How long one job forwards a stream at most.
+FORWARD_BUDGET_S = 30.0
 # Finished jobs of the queue are kept this long (successful ones go at once).
 KEEP_FINISHED_HOURS = 14 * 24
 
@@ -87,7 +89,10 @@ def _entity_tasks(app: procrastinate.App, db: Database, http: httpx.AsyncClient)
 
     @app.task(name="streams.forward_stream")
     async def forward_stream(stream_id: str) -> int:
-        return (await streams.forward_stream(db, stream_id, http)).forwarded
+        # Bounded, so that a stream under constant ingestion still lets its worker stop; the
+        # schedule enqueues the next job within a second.
+        done = await streams.forward_stream(db, stream_id, http, budget_s=FORWARD_BUDGET_S)
+        return done.forwarded
 
 
 # What each schedule finds due: (the entity's lock, the job's arguments) per entity.

@@ -12,6 +12,7 @@ duplicates: its rows are sent again when the lease ends.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -229,17 +230,20 @@ async def _client(db: Database, stream_id: str, http: httpx.AsyncClient) -> Trac
 async def forward_stream(
     db: Database, stream_id: str, http: httpx.AsyncClient, *, now: datetime | None = None,
     on_ack: OnAck | None = None, client: TrackClient | None = None,
+    budget_s: float | None = None,
 ) -> Forwarded:  # fmt: skip
-    """Drain one stream's due rows."""
+    """Drain one stream's due rows; with ``budget_s``, stop after the round that passes it (a
+    queued job must end for its worker to stop, however fast events keep coming)."""
     total = Forwarded()
     client = client or await _client(db, stream_id, http)
     if client is None:
         return total
-    while True:
-        result = await _round(db, stream_id, client, now or utcnow(), on_ack)
-        if result is None:
-            return total
+    deadline = None if budget_s is None else time.monotonic() + budget_s
+    while (result := await _round(db, stream_id, client, now or utcnow(), on_ack)) is not None:
         total.add(result)
+        if deadline is not None and time.monotonic() >= deadline:
+            break
+    return total
 
 
 async def forward(
