@@ -87,6 +87,7 @@ from bench.common import (
 from cohortbridge.db import migrate
 from cohortbridge.db.engine import SQLITE_PRAGMAS, Database
 from cohortbridge.engage.workspaces import service as workspaces
+from cohortbridge.engage.workspaces.schemas import Bootstrapped
 from cohortbridge.kit.ids import object_id
 
 PER_REQUEST = 75
@@ -235,7 +236,8 @@ def stores(db_url: str | None) -> Iterator[Store]:
             for url in urls:
                 migrate.upgrade("engage", url)
             with psycopg.connect(admin, autocommit=True) as conn:
-                autovacuum = conn.execute("SHOW autovacuum").fetchone()[0] == "on"
+                shown = conn.execute("SHOW autovacuum").fetchone()
+                autovacuum = shown is not None and shown[0] == "on"
             yield Store("postgresql", urls[0], urls[1], work, autovacuum)
         finally:
             with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
@@ -245,7 +247,7 @@ def stores(db_url: str | None) -> Iterator[Store]:
         shutil.rmtree(work, ignore_errors=True)
 
 
-async def bootstrap(url: str) -> workspaces.Bootstrapped:
+async def bootstrap(url: str) -> Bootstrapped:
     db = Database.connect(url)
     try:
         async with db.transaction() as conn:
