@@ -199,5 +199,6 @@ async def test_part_of_cohort_and_no_cycles(
 def test_bad_definitions_name_the_path(definition: Any, path: str) -> None:
     with pytest.raises(cohorts.CohortError) as caught:
         cohorts.prepare({"name": "x", "definition": definition}, creating=True)
-    assert caught.value.body["error"]["metadata"]["path"] == path
-    assert caught.value.body["error"]["message"].startswith(f"Invalid definition at {path}: ")
+    error: dict[str, Any] = caught.value.body["error"]
+    assert error["metadata"]["path"] == path
+    assert error["message"].startswith(f"Invalid definition at {path}: ")

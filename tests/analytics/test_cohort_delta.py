@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import RowMapping, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cohortbridge.analytics.cohorts import service as cohorts
 from cohortbridge.analytics.cohorts.logic import definition as d
@@ -90,6 +91,12 @@ async def members(db: Database, pk: int) -> set[int]:
         return {int(a) for a in (await conn.execute(query)).scalars()}
 
 
+async def reread(conn: AsyncConnection, pk: int) -> RowMapping:
+    found = await cohort_repo.by_pk(conn, pk)
+    assert found is not None
+    return found
+
+
 @pytest.mark.parametrize("seed", [1, 2])
 async def test_deltas_match_computing_everyone(
     analytics_db: Database, project: dict[str, Any], seed: int
@@ -152,20 +159,17 @@ async def test_a_new_definition_or_activity_change_computes_everyone(
     async with analytics_db.transaction() as conn:
         # Retroactive: inactive pushes never made anyone active. Nobody's row changed.
         await projects.set_event_activity(conn, project_id, "Push Sent", False)
-        row = await cohort_repo.by_pk(conn, row["pk"])
-        assert row is not None
+        row = await reread(conn, row["pk"])
         assert (await cohorts.compute(conn, row, later)).full
     assert len(await members(analytics_db, row["pk"])) == 1
     async with analytics_db.transaction() as conn:
         # Within the margin of the change everyone is computed again; past it, deltas resume.
         for moment in (later + timedelta(minutes=10), later + timedelta(minutes=11)):
-            row = await cohort_repo.by_pk(conn, row["pk"])
-            assert row is not None
+            row = await reread(conn, row["pk"])
             done = await cohorts.compute(conn, row, moment)
         assert not done.full
         draft = cohorts.prepare({"name": "c", "definition": DEFINITIONS["played twice in 3 days"]},
                                 creating=False)  # fmt: skip
         await cohorts.update(conn, project_id, row["id"], draft)
-        row = await cohort_repo.by_pk(conn, row["pk"])
-        assert row is not None
+        row = await reread(conn, row["pk"])
         assert (await cohorts.compute(conn, row, later + timedelta(minutes=12))).full

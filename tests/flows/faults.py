@@ -38,7 +38,7 @@ class FaultyProxy:
             self.failed += 1
             if fault == "stall":
                 await asyncio.sleep(self.stall_s)
-            status = 503 if self.down or fault == "stall" else int(fault)
+            status = 503 if self.down or fault in ("stall", None) else int(fault)
             return JSONResponse({"message": "injected"}, status_code=status)
         body = await request.body()
         if self.delay_s:

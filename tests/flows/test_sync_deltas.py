@@ -53,9 +53,9 @@ async def test_planning_changes_matches_planning_everyone(
         assert done is not None and done.status == "succeeded", done
         planned_changes += not done.full
         async with analytics_db.transaction() as conn:
-            row = await cohort_repo.by_pk(conn, row["pk"])
-            assert row is not None
-            everyone = await sync_repo.plan(conn, sync_id, row["pk"], identifiers)
+            fresh = await cohort_repo.by_pk(conn, row["pk"])
+            assert fresh is not None
+            everyone = await sync_repo.plan(conn, sync_id, fresh["pk"], identifiers)
             assert (everyone["adds"], everyone["removes"]) == (0, 0), tick
     assert planned_changes >= 6  # every run but the first, and the daily one, planned changes
 
@@ -71,10 +71,17 @@ async def test_a_removal_acknowledged_late_keeps_the_new_identifier(
         cohort_id = (await cohorts.create(conn, project["project_id"], draft))["cohortId"]
     sync_id = await make_sync(analytics_db, project, "http://engage.test", braze, cohort_id,
                               "property:handle", "user_id")  # fmt: skip
-    old = {"seq": 1, "amplitude_id": 7, "kind": "user_id", "value": "user-7", "remove": True}
-    new = {"seq": 2, "amplitude_id": 7, "kind": "property:handle", "value": "h", "remove": False}
+    old: Any = {"seq": 1, "amplitude_id": 7, "kind": "user_id", "value": "user-7", "remove": True}
+    new: Any = {
+        "seq": 2,
+        "amplitude_id": 7,
+        "kind": "property:handle",
+        "value": "h",
+        "remove": False,
+    }
     async with analytics_db.transaction() as conn:
-        await sync_repo.acknowledge(conn, sync_id, [{**old, "remove": False}], None)
+        first: Any = {**old, "remove": False}
+        await sync_repo.acknowledge(conn, sync_id, [first], None)
         await sync_repo.acknowledge(conn, sync_id, [new], None)  # the addition first
         await sync_repo.acknowledge(conn, sync_id, [old], None)  # then the removal
         assert await sync_repo.held(conn, sync_id) == {7: ("property:handle", "h")}

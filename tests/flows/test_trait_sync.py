@@ -167,7 +167,7 @@ async def test_an_email_identifier_creates_email_only_profiles(
     done = await traits.run_sync(analytics_db, sync_id, http)
     assert done is not None and done.sent == 1
     async with engage_db.read() as conn:
-        row = (await conn.exec_driver_sql(
+        row: Any = (await conn.exec_driver_sql(
             "SELECT external_id, email, custom_attributes FROM profiles")).one()  # fmt: skip
     assert row[0] is None and row[1] == "ann@example.com"
     assert "plan" in str(row[2])

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from cohortbridge.analytics.cohorts.logic.definition import PropFilter
 from cohortbridge.analytics.streams import logic
 from cohortbridge.analytics.traits import logic as traits
 
@@ -89,7 +90,7 @@ def test_event_types_and_where_filters() -> None:
     ("is", ["x"], {"nested": 1}, False),
 ])  # fmt: skip
 def test_filter_operators(op: str, values: list[Any], value: Any, expected: bool) -> None:
-    found = logic.PropFilter("p", op, tuple(values))
+    found = PropFilter("p", op, tuple(values))
     assert logic.holds(found, {"p": value}) is expected
 
 

@@ -106,8 +106,8 @@ async def test_a_crash_loses_nothing_that_was_acknowledged(
         assert set(batch) <= stored
     # Whatever was not acknowledged is there whole or not at all.
     for start in range(0, len(ids), 20):
-        batch = set(ids[start : start + 20])
-        assert batch <= stored or not batch & stored
+        chunk = set(ids[start : start + 20])
+        assert chunk <= stored or not chunk & stored
 
 
 async def _wait_up(client: httpx.AsyncClient) -> None:

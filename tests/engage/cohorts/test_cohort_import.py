@@ -155,7 +155,7 @@ async def test_credentials_are_checked_before_the_body(
     async def post(partner: str = "amplitude", **body: Any) -> httpx.Response:
         return await engage.post(f"/partners/{partner}/cohorts/users", json=body)
 
-    bad_body = {"cohort_id": 5, "cohort_changes": "nonsense"}
+    bad_body: dict[str, Any] = {"cohort_id": 5, "cohort_changes": "nonsense"}
     cases = [
         (
             {"partner_api_key": "nope", "client_secret": keys["client_secret"]},

@@ -1,6 +1,7 @@
 """The pure rules of combining profiles and choosing among email/phone matches."""
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -23,7 +24,7 @@ def at(day: int) -> datetime:
     return datetime(2026, 11, day, tzinfo=UTC)
 
 
-CANDIDATES = [
+CANDIDATES: list[dict[str, Any]] = [
     {"id": 1, "external_id": None, "updated_at": at(1)},
     {"id": 2, "external_id": "x", "updated_at": at(3)},
     {"id": 3, "external_id": None, "updated_at": at(2)},
