@@ -68,6 +68,14 @@ async def lease(
     return bool(result.rowcount)
 
 
+async def interrupt_runs(conn: AsyncConnection, runs: Table, key: str, now: datetime) -> None:
+    """Close the history rows (``sync``, ``status``, ``error``, ``finished_at``) of runs whose
+    process died; the caller holds the lease now."""
+    r = runs.c
+    stmt = update(runs).where(r.sync == key, r.status == "running")
+    await conn.execute(stmt.values(status="failed", error=INTERRUPTED, finished_at=now))
+
+
 async def run_due(
     db: Database, table: Table, now: datetime, run: Callable[[str], Awaitable[object | None]]
 ) -> int:

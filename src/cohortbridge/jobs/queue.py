@@ -14,7 +14,6 @@ schema installed here is the one of the locked version.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import procrastinate
@@ -24,8 +23,6 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, make_url
 
 log = logging.getLogger("cohortbridge.jobs")
-
-Find = Callable[[], Awaitable[Iterable[Any]]]
 
 
 def conninfo(url: str) -> str:

@@ -99,10 +99,7 @@ async def start_run(conn: AsyncConnection, row: dict[str, Any]) -> int:
 
 
 async def interrupt_runs(conn: AsyncConnection, sync_id: str, now: datetime) -> None:
-    """Close the history rows of runs whose process died (the caller holds the lease now)."""
-    r = trait_runs.c
-    stmt = update(trait_runs).where(r.sync == sync_id, r.status == "running")
-    await conn.execute(stmt.values(status="failed", error=leases.INTERRUPTED, finished_at=now))
+    await leases.interrupt_runs(conn, trait_runs, sync_id, now)
 
 
 async def finish_run(conn: AsyncConnection, run_id: int, values: dict[str, Any]) -> None:

@@ -224,7 +224,7 @@ def check_event(
         check.invalid("event")
         return None
     if nul_possible:
-        for name in [k for k, v in raw.items() if "\x00" in str(k) or has_nul(v)]:
+        for name in [k for k, v in raw.items() if has_nul(k) or has_nul(v)]:
             check.invalid(name)
     event_type = raw.get("event_type")
     if event_type is None or event_type == "":
