@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from itertools import chain
 from operator import itemgetter
 from typing import Any
 
@@ -110,18 +111,17 @@ class BulkInsert:
         adapt = self.adapters(dialect)
         if dialect == "postgresql":
             return self._execute_arrays(ex, rows, adapt)
+        adapted = _adapted(rows, adapt)
+        if not self.returning:
+            # One single-row statement, prepared once, stepped per row by the driver in C.
+            ex.many(self._sql(dialect, 1), adapted)
+            return []
         returned: list[Any] = []
         step = self.rows_per_statement(dialect)
-        for start in range(0, len(rows), step):
-            chunk = rows[start : start + step]
-            params: list[Any] = []
-            for row in chunk:
-                params.extend(v if f is None else f(v) for f, v in zip(adapt, row, strict=True))
+        for start in range(0, len(adapted), step):
+            chunk = adapted[start : start + step]
             sql = self._sql(dialect, len(chunk))
-            if self.returning:
-                returned.extend(ex.rows(sql, params))
-            else:
-                ex.run(sql, params)
+            returned.extend(ex.rows(sql, list(chain.from_iterable(chunk))))
         return returned
 
     def _execute_arrays(
@@ -141,6 +141,20 @@ class BulkInsert:
             else:
                 ex.run(sql, params)
         return returned
+
+
+def _adapted(
+    rows: Sequence[Sequence[Any]], adapt: list[Callable[[Any], Any] | None]
+) -> Sequence[Sequence[Any]]:
+    """``rows`` with each value as the driver stores it, converted column by column: most
+    columns need nothing, and a per-value loop in Python cost more than SQLite's writes."""
+    if all(f is None for f in adapt):
+        return rows
+    columns: list[Sequence[Any]] = list(zip(*rows, strict=True))
+    for i, f in enumerate(adapt):
+        if f is not None:
+            columns[i] = list(map(f, columns[i]))
+    return list(zip(*columns, strict=True))
 
 
 @lru_cache(maxsize=256)
@@ -207,11 +221,7 @@ class BulkUpdate:
             return
         dialect = ex.dialect
         adapt = _adapters(self.table, self.columns, dialect)
-        params = [
-            (*(v if f is None else f(v) for f, v in zip(adapt, row[:-1], strict=True)), row[-1])
-            for row in rows
-        ]
-        ex.many(_render_update(self, dialect), params)
+        ex.many(_render_update(self, dialect), _adapted(rows, [*adapt, None]))
 
 
 @lru_cache(maxsize=64)
