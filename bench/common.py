@@ -124,6 +124,24 @@ def cpu_seconds(process: psutil.Process) -> float:
     return total
 
 
+def port_of(base: str) -> int:
+    return int(base.rsplit(":", 1)[1])
+
+
+def connections_per_process(server: psutil.Process, port: int) -> list[int]:
+    """Established connections to ``port`` held by each process of the server (the
+    supervisor first, then its children: with ``--workers``, multiprocessing's resource
+    tracker and the workers): shows how the clients spread over the workers."""
+    counts = []
+    for proc in [server, *server.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            held = proc.net_connections(kind="tcp")
+            counts.append(
+                sum(1 for c in held if c.status == psutil.CONN_ESTABLISHED and c.laddr.port == port)
+            )
+    return counts
+
+
 def cpu_model() -> str:
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():

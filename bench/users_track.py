@@ -5,11 +5,15 @@ What it does, all on this machine (127.0.0.1 only), bounded in size and time:
 1. Makes a fresh, migrated engage database (SQLite in a temporary directory by default; with
    ``--db-url`` a throwaway database created on that loopback PostgreSQL server and dropped at
    the end) with one workspace and REST key (``workspaces.service.bootstrap``).
-2. Starts the real server, ``python -m cohortbridge.cli serve engage``, as a subprocess on a
-   free port, with the ``/users/track`` rate limit lifted (``COHORTBRIDGE_RATE_USERS_TRACK``).
+2. Starts the real server, ``python -m cohortbridge.cli serve engage --workers 2``, as a
+   subprocess on a free port, with the ``/users/track`` rate limit lifted
+   (``COHORTBRIDGE_RATE_USERS_TRACK``). Its worker processes take turns as SQLite's writer
+   (``db/engine.py``, ``WriterLock``).
 3. With ``--concurrency`` clients (``httpx.AsyncClient``, one keep-alive connection each, all in
    this process: the JSON reports this process's CPU time, which shows the clients are not
-   the bottleneck), sends requests of 75 attributes objects + 75 event objects:
+   the bottleneck), sends requests of 75 attributes objects + 75 event objects. The clients
+   join 50 ms apart, and the JSON shows how their connections spread over the server's
+   processes (``connections_per_server_process``, one count per process of the server):
 
    * phase ``create``: N new profiles (each attributes object has ``external_id``,
      ``first_name``, a string, a number and a boolean; each event a name out of five, an
@@ -75,11 +79,13 @@ from sqlalchemy.engine import make_url
 from bench.common import (
     RssSampler,
     code_version,
+    connections_per_process,
     cpu_model,
     cpu_seconds,
     facts,
     log,
     percentile,
+    port_of,
     start_engage,
     start_py_spy,
     wait_up,
@@ -93,6 +99,7 @@ from cohortbridge.kit.ids import object_id
 PER_REQUEST = 75
 EVENT_NAMES = ("song_played", "login", "purchase_viewed", "search", "share")
 QUICK_PROFILES = 6_000
+RAMP_S = 0.05
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -135,6 +142,7 @@ class PhaseResult:
     latencies: list[float]
     client_cpu_s: float
     server_cpu_s: float
+    connections: list[int]
 
 
 async def send(
@@ -147,7 +155,8 @@ async def send(
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
     latencies: list[float] = []
 
-    async def client(http: httpx.AsyncClient) -> None:
+    async def client(http: httpx.AsyncClient, delay: float) -> None:
+        await asyncio.sleep(delay)
         while not queue.empty():
             payload = queue.get_nowait()
             sent = time.perf_counter()
@@ -159,14 +168,22 @@ async def send(
     limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
     clients = [httpx.AsyncClient(base_url=base, timeout=120, limits=limits) for _ in range(concurrency)]  # fmt: skip
     try:
-        # One warm-up request per connection would write data; instead connect them first.
-        await asyncio.gather(*(http.get("/healthz") for http in clients))
         cpu, server_cpu = time.process_time(), cpu_seconds(server)
         started = time.perf_counter()
-        await asyncio.gather(*(client(http) for http in clients))
+        # Clients join one after another while the earlier ones send (a ramp-up of
+        # RAMP_S each), as connections arrive under real traffic: opened all at once, the
+        # first idle worker process accepts every one of them (--workers).
+        sending = asyncio.gather(*(client(http, i * RAMP_S) for i, http in enumerate(clients)))
+        await asyncio.sleep(concurrency * RAMP_S + 0.5)
+        connections = connections_per_process(server, port_of(base))
+        await sending
         seconds = time.perf_counter() - started
         return PhaseResult(
-            seconds, latencies, time.process_time() - cpu, cpu_seconds(server) - server_cpu
+            seconds,
+            latencies,
+            time.process_time() - cpu,
+            cpu_seconds(server) - server_cpu,
+            connections,
         )
     finally:
         for http in clients:
@@ -546,6 +563,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 "latency_ms_p99": round(1000 * percentile(p.latencies, 0.99), 1),
                 "server_cpu_s": round(p.server_cpu_s, 1),
                 "client_cpu_s": round(p.client_cpu_s, 1),
+                "connections_per_server_process": p.connections,
             }
             for phase, p in phases.items()
         },
@@ -585,7 +603,10 @@ def main() -> None:
         help="a loopback PostgreSQL server, e.g. postgresql+psycopg://postgres@127.0.0.1:5432/"
         "postgres: two throwaway databases are created there and dropped (default: SQLite)",
     )
-    parser.add_argument("--workers", type=int, default=1, help="server worker processes (1)")
+    parser.add_argument(
+        "--workers", type=int, default=2,
+        help="server worker processes (2, one per core of this machine, as one would deploy)",
+    )  # fmt: skip
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_PROFILES:,} profiles")
     parser.add_argument("--timeout", type=float, default=1800, help="bound of the HTTP part, s")
     parser.add_argument(

@@ -7,8 +7,9 @@ import asyncio
 from typing import Any
 
 import pytest
+from sqlalchemy.engine import make_url
 
-from cohortbridge.db.engine import Database
+from cohortbridge.db.engine import Database, WriterLock
 from cohortbridge.db.unit import Executor
 
 
@@ -56,4 +57,49 @@ async def test_a_unit_waiting_past_its_bound_never_runs(engage_db: Database) -> 
         with pytest.raises(TimeoutError):
             await engage_db.write(_insert("late"), acquire_timeout=0.2)
     assert await engage_db.write(_insert("next")) == "next"
+    assert await engage_db.lookup(_stored) == ["next"]
+
+
+def _writer_lock(db: Database) -> WriterLock:
+    """The lock another server process of the same database would take."""
+    if db.dialect != "sqlite":
+        pytest.skip("PostgreSQL has no single writer to take turns on")
+    database = make_url(db.url).database
+    assert database
+    return WriterLock(f"{database}-writer")
+
+
+async def test_writers_of_one_database_take_turns_across_processes(engage_db: Database) -> None:
+    other = _writer_lock(engage_db)  # flock: a second open file conflicts like a process
+    try:
+        other.acquire()
+        writing = asyncio.create_task(engage_db.write(_insert("waits")))
+        await asyncio.sleep(0.3)
+        assert not writing.done()  # the other process's turn
+        other.release()
+        assert await asyncio.wait_for(writing, 10) == "waits"
+        # The turn ends with the COMMIT, a failed unit's too.
+        assert other.try_acquire()
+        other.release()
+        with pytest.raises(Refused):
+            await engage_db.write(_insert("refused", fail=True))
+        assert other.try_acquire()
+    finally:
+        other.close()
+    assert await engage_db.lookup(_stored) == ["waits"]
+
+
+async def test_a_write_given_up_while_waiting_for_its_turn_leaves_the_lock_free(
+    engage_db: Database,
+) -> None:
+    other = _writer_lock(engage_db)
+    try:
+        other.acquire()
+        with pytest.raises(TimeoutError):
+            await engage_db.write(_insert("late"), acquire_timeout=0.2)
+        other.release()
+        assert await engage_db.write(_insert("next")) == "next"
+        assert other.try_acquire()
+    finally:
+        other.close()
     assert await engage_db.lookup(_stored) == ["next"]

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
+import os
 import sqlite3
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -114,6 +116,46 @@ class _Job(Generic[T]):
     taken: bool = False
 
 
+class WriterLock:
+    """An advisory lock beside the database file, held by a ``GroupWriter`` around each of its
+    transactions, so that the server processes of one database take turns as writers.
+
+    SQLite serializes writers itself, but a writer that finds the database locked polls
+    (its busy handler sleeps 1, 2, 5, … 100 ms between tries), so two processes that write
+    all the time spend much of it asleep. A process blocked in ``flock`` wakes as soon as the
+    other releases. SQLite's own locking still decides: a writer that does not take this lock
+    (a CLI command, the analytics side) is waited for through the busy timeout as before.
+    """
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._fd: int | None = None
+
+    def _file(self) -> int:
+        if self._fd is None:
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
+        return self._fd
+
+    def try_acquire(self) -> bool:
+        try:
+            fcntl.flock(self._file(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    def acquire(self) -> None:
+        fcntl.flock(self._file(), fcntl.LOCK_EX)
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
 class _GroupLost(Exception):
     """SQLite rolled the whole transaction back on its own (e.g. SQLITE_FULL)."""
 
@@ -136,15 +178,20 @@ class GroupWriter:
 
     MAX_GROUP = 16
 
-    def __init__(self, engine: AsyncEngine, slot: WriterSlot) -> None:
+    def __init__(
+        self, engine: AsyncEngine, slot: WriterSlot, lock: WriterLock | None = None
+    ) -> None:
         self._engine = engine
         self._slot = slot
+        self._lock = lock
         self._pending: deque[_Job[Any]] = deque()
         self._task: asyncio.Task[None] | None = None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
 
     def close(self) -> None:
         self._thread.shutdown(wait=True)
+        if self._lock is not None:
+            self._lock.close()
 
     async def run(self, unit: Unit[T], wait_s: float | None = None, *, offload: bool = False) -> T:
         """Run ``unit`` in a write transaction; ``TimeoutError`` if it has not started within
@@ -169,12 +216,32 @@ class GroupWriter:
     async def _drain(self) -> None:
         try:
             while self._pending:
-                async with self._engine.connect():
+                async with self._engine.connect(), self._turn():
                     await self._transaction()
         except BaseException as error:
             while self._pending:
                 _settle(self._pending.popleft(), False, error)
             raise
+
+    @contextlib.asynccontextmanager
+    async def _turn(self) -> AsyncIterator[None]:
+        """This process's turn as the database's writer (``WriterLock``), if it has one."""
+        lock = self._lock
+        if lock is None:
+            yield
+            return
+        if not lock.try_acquire():
+            waiting = self._thread.submit(lock.acquire)
+            try:
+                await asyncio.wrap_future(waiting)
+            except asyncio.CancelledError:
+                # The thread may still get the lock: it must not keep it for this process.
+                waiting.add_done_callback(lambda _: lock.release())
+                raise
+        try:
+            yield
+        finally:
+            lock.release()  # at once if COMMIT did not already (_commit)
 
     async def _in_thread(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
@@ -210,7 +277,7 @@ class GroupWriter:
                 # Units submitted while an offloaded one ran join this group.
                 jobs = self._take(self.MAX_GROUP - len(taken))
                 taken += jobs
-            await self._in_thread(connection.execute, "COMMIT")
+            await self._in_thread(self._commit, connection)
         except Exception:
             await self._in_thread(_rollback, connection)
             outcomes = await self._in_thread(self._one_by_one, connection, taken)
@@ -221,6 +288,13 @@ class GroupWriter:
             raise
         for job, (ok, value) in zip(taken, outcomes, strict=True):
             _settle(job, ok, value)
+
+    def _commit(self, connection: sqlite3.Connection) -> None:
+        """COMMIT, and hand the database to the next process at once: the loop may be busy
+        (validating the next request) for a few ms before it gets back to this group."""
+        connection.execute("COMMIT")
+        if self._lock is not None:
+            self._lock.release()
 
     def _take(self, room: int) -> list[_Job[Any]]:
         jobs: list[_Job[Any]] = []
@@ -355,7 +429,8 @@ class Database:
             reader = _sqlite_engine(url, begin="BEGIN", pool_size=pool_size)
             path = _sqlite_file(url)
             points = PointReader(path) if path is not None else None
-            return cls(url, writer, reader, GroupWriter(writer, slot), points)
+            lock = WriterLock(f"{path}-writer") if path is not None else None
+            return cls(url, writer, reader, GroupWriter(writer, slot, lock), points)
         engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size)
         return cls(url, engine, engine)
 
