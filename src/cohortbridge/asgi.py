@@ -10,11 +10,16 @@ from fastapi import FastAPI
 from cohortbridge.analytics.app import create_app as create_analytics
 from cohortbridge.config import Settings
 from cohortbridge.engage.app import create_app as create_engage
+from cohortbridge.kit.heap import freeze_startup_objects
 
 
 def engage() -> FastAPI:
-    return create_engage(Settings())
+    app = create_engage(Settings())
+    freeze_startup_objects()
+    return app
 
 
 def analytics() -> FastAPI:
-    return create_analytics(Settings())
+    app = create_analytics(Settings())
+    freeze_startup_objects()
+    return app

@@ -17,6 +17,7 @@ from cohortbridge.cli.runtime import (
     side_named,
 )
 from cohortbridge.config import SIDES, Settings, Side
+from cohortbridge.kit.heap import freeze_startup_objects
 
 if TYPE_CHECKING:
     import uvicorn
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
 def run_loop(main: Coroutine[Any, Any, None]) -> None:
     """Run on uvloop where it is installed (it is a dependency on Linux and macOS)."""
+    freeze_startup_objects()
     try:
         import uvloop
     except ImportError:

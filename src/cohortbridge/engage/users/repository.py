@@ -324,55 +324,70 @@ async def delete_profiles(conn: AsyncConnection, ids: Sequence[int]) -> int:
     return deleted
 
 
-async def devices_of(conn: AsyncConnection, ids: Sequence[int]) -> list[RowMapping]:
-    rows: list[RowMapping] = []
-    for chunk in _chunks(ids):
-        query = select(profile_devices).where(profile_devices.c.profile_id.in_(chunk))
-        rows.extend((await conn.execute(query)).mappings())
-    return rows
+# --- exports: raw rows of a page of profiles, one unit of work (they read thousands) ------
 
 
-async def full_profiles(
-    conn: AsyncConnection, ids: Sequence[int], columns: set[str] | None = None
-) -> list[RowMapping]:
-    """Profiles by id; only ``columns`` when given (exports of a few fields read less)."""
-    chosen = [profiles.c[name] for name in sorted(columns)] if columns else [profiles]
-    rows: list[RowMapping] = []
-    for chunk in _chunks(sorted(ids)):
-        query = select(*chosen).where(profiles.c.id.in_(chunk)).order_by(profiles.c.id)
-        rows.extend((await conn.execute(query)).mappings())
-    return rows
+def _rows_by_id(
+    ex: Executor, template: str, ids: Sequence[int], names: tuple[str, ...]
+) -> list[dict[str, Any]]:
+    return [dict(zip(names, row, strict=True)) for row in bulk.fetch_in(ex, template, (), ids)]
 
 
-async def aliases_of(conn: AsyncConnection, ids: Sequence[int]) -> list[RowMapping]:
-    pa = profile_aliases.c
-    rows: list[RowMapping] = []
-    for chunk in _chunks(ids):
-        query = (
-            select(pa.profile_id, pa.alias_label, pa.alias_name)
-            .where(pa.profile_id.in_(chunk))
-            .order_by(pa.profile_id, pa.alias_label)
-        )
-        rows.extend((await conn.execute(query)).mappings())
-    return rows
+def export_profiles(
+    ex: Executor, ids: Sequence[int], columns: set[str]
+) -> dict[int, dict[str, Any]]:
+    """Profiles by id with ``columns`` (and ``id``): JSON columns decoded, ``created_at`` a
+    datetime; the rest as the driver hands them back."""
+    names = tuple(sorted(columns | {"id"}))
+    template = f"SELECT {', '.join(names)} FROM profiles WHERE id IN ({{marks}})"
+    out: dict[int, dict[str, Any]] = {}
+    for record in _rows_by_id(ex, template, sorted(ids), names):
+        for name in ("standard", "custom_attributes"):
+            if name in record:
+                record[name] = bulk.read_json(record[name])
+        if "created_at" in record:
+            record["created_at"] = bulk.read_time(record["created_at"])
+        out[int(record["id"])] = record
+    return out
 
 
-async def event_stats_of(conn: AsyncConnection, ids: Sequence[int]) -> list[RowMapping]:
-    t = profile_event_stats.c
-    rows: list[RowMapping] = []
-    for chunk in _chunks(ids):
-        query = select(profile_event_stats).where(t.profile_id.in_(chunk)).order_by(t.name)
-        rows.extend((await conn.execute(query)).mappings())
-    return rows
+_ALIASES_OF = (
+    "SELECT profile_id, alias_label, alias_name FROM profile_aliases "
+    "WHERE profile_id IN ({marks}) ORDER BY profile_id, alias_label"
+)
+# Times stay as stored (SQLite's text, PostgreSQL's datetime): logic.times formats either.
+# In key order: read along the index, no sort; each profile's entries by name.
+_EVENT_STATS_OF = (
+    "SELECT profile_id, name, count, first_at, last_at FROM profile_event_stats "
+    "WHERE profile_id IN ({marks}) ORDER BY profile_id, name"
+)
+_PURCHASE_STATS_OF = (
+    "SELECT profile_id, product_id, count, first_at, last_at FROM profile_purchase_stats "
+    "WHERE profile_id IN ({marks}) ORDER BY profile_id, product_id"
+)
+_DEVICES_OF = (
+    "SELECT profile_id, device_id, app_id, push_token FROM profile_devices "
+    "WHERE profile_id IN ({marks}) ORDER BY profile_id, created_at, device_id"
+)
 
 
-async def purchase_stats_of(conn: AsyncConnection, ids: Sequence[int]) -> list[RowMapping]:
-    t = profile_purchase_stats.c
-    rows: list[RowMapping] = []
-    for chunk in _chunks(ids):
-        query = select(profile_purchase_stats).where(t.profile_id.in_(chunk)).order_by(t.product_id)
-        rows.extend((await conn.execute(query)).mappings())
-    return rows
+def aliases_of(ex: Executor, ids: Sequence[int]) -> list[dict[str, Any]]:
+    return _rows_by_id(ex, _ALIASES_OF, ids, ("profile_id", "alias_label", "alias_name"))
+
+
+def event_stats_of(ex: Executor, ids: Sequence[int]) -> list[Any]:
+    """``(profile_id, name, count, first_at, last_at)`` rows."""
+    return bulk.fetch_in(ex, _EVENT_STATS_OF, (), ids)
+
+
+def purchase_stats_of(ex: Executor, ids: Sequence[int]) -> list[Any]:
+    """``(profile_id, product_id, count, first_at, last_at)`` rows."""
+    return bulk.fetch_in(ex, _PURCHASE_STATS_OF, (), ids)
+
+
+def devices_of(ex: Executor, ids: Sequence[int]) -> list[dict[str, Any]]:
+    names = ("profile_id", "device_id", "app_id", "push_token")
+    return _rows_by_id(ex, _DEVICES_OF, ids, names)
 
 
 # --- identity operations: identify, merge, alias updates (not hot paths: SQLAlchemy Core) ---

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from cohortbridge.engage.users.logic.customs import TIME_KEY, is_time
-from cohortbridge.engage.users.logic.times import format_time
+from cohortbridge.engage.users.logic.times import format_stored_time
 
 FIELDS = (
     "created_at", "external_id", "user_aliases", "braze_id", "first_name", "last_name",
@@ -48,16 +50,44 @@ def plain_value(value: Any) -> Any:
     return value
 
 
-def history(rows: Iterable[Mapping[Any, Any]], name_key: str) -> list[dict[str, Any]]:
+def history(rows: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
+    """Event or purchase entries from ``(name, count, first_at, last_at)`` as stored."""
     return [
         {
-            "name": row[name_key],
-            "first": format_time(row["first_at"]),
-            "last": format_time(row["last_at"]),
-            "count": int(row["count"]),
+            "name": name,
+            "first": format_stored_time(first),
+            "last": format_stored_time(last),
+            "count": int(count),
         }
-        for row in rows
+        for name, count, first, last in rows
     ]
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """What an export of some fields builds, worked out once per set of fields."""
+
+    plain: tuple[str, ...]
+    document: tuple[str, ...]
+    created_at: bool
+    coordinates: bool
+    revenue: bool
+    custom: bool
+    histories: bool
+
+
+@lru_cache(maxsize=64)
+def _shape(fields: frozenset[str] | None) -> _Shape:
+    wanted = KNOWN_FIELDS if fields is None else fields
+    return _Shape(
+        plain=tuple(name for name in _PLAIN_COLUMNS if name in wanted),
+        document=tuple(name for name in _DOCUMENT if name in wanted),
+        created_at="created_at" in wanted,
+        coordinates="last_coordinates" in wanted,
+        revenue="total_revenue" in wanted,
+        custom="custom_attributes" in wanted,
+        histories=bool(wanted & _HISTORIES),
+    )
 
 
 def export_object(
@@ -71,23 +101,29 @@ def export_object(
 ) -> dict[str, Any]:
     """One user as exported; null and empty fields are left out, as Braze does. Only the
     fields asked for are built (segment exports of many users ask for few)."""
-    wanted = KNOWN_FIELDS if fields is None else fields
-    standard = (row["standard"] or {}) if "standard" in row else {}
-    full: dict[str, Any] = {name: row[name] for name in _PLAIN_COLUMNS if name in wanted}
-    full.update({name: standard.get(name) for name in _DOCUMENT if name in wanted})
-    if "created_at" in wanted:
+    shape = _shape(fields)
+    full: dict[str, Any] = {name: row[name] for name in shape.plain}
+    if shape.document or shape.coordinates:
+        standard = row.get("standard") or {}
+        full.update({name: standard.get(name) for name in shape.document})
+        if shape.coordinates:
+            location = standard.get("current_location")
+            full["last_coordinates"] = (
+                [location["longitude"], location["latitude"]] if location else None
+            )
+    if shape.created_at:
         full["created_at"] = created_at_text(row)
-    if "last_coordinates" in wanted:
-        location = standard.get("current_location")
-        full["last_coordinates"] = (
-            [location["longitude"], location["latitude"]] if location else None
-        )
-    if "total_revenue" in wanted:
+    if shape.revenue:
         full["total_revenue"] = float(row["total_revenue"])
-    if "custom_attributes" in wanted:
+    if shape.custom:
         full["custom_attributes"] = plain_value(row["custom_attributes"] or {})
-    full.update(_histories(wanted, aliases, events, purchases, devices))
+    if shape.histories:
+        wanted = KNOWN_FIELDS if fields is None else fields
+        full.update(_histories(wanted, aliases, events, purchases, devices))
     return {k: v for k, v in full.items() if v is not None and v not in ([], {})}
+
+
+_HISTORIES = frozenset({"user_aliases", "custom_events", "purchases", "devices", "push_tokens"})
 
 
 def _histories(

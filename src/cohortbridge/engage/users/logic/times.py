@@ -62,6 +62,18 @@ def format_time(value: datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
+def format_stored_time(value: datetime | str) -> str:
+    """``format_time`` of a timestamp as a driver reads it raw: a datetime (PostgreSQL) or
+    SQLite's naive-UTC text ``YYYY-MM-DD HH:MM:SS.ffffff``, cut to milliseconds without being
+    parsed (an export formats hundreds of thousands)."""
+    if isinstance(value, str):
+        if len(value) == 26 and value[10] == " " and value[19] == ".":
+            return f"{value[:10]}T{value[11:23]}Z"
+        parsed = datetime.fromisoformat(value)
+        value = parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+    return format_time(value)
+
+
 def in_storable_range(value: datetime) -> bool:
     """Braze stores years outside 0..3000 as strings, not times."""
     return 0 < value.year <= 3000

@@ -9,6 +9,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from cohortbridge.db import bulk
+from cohortbridge.db.unit import Executor, call
 from cohortbridge.engage.errors import BrazeError
 from cohortbridge.engage.users import repository as repo
 from cohortbridge.engage.users.logic.export import (
@@ -94,35 +96,43 @@ async def export_users(
     With ``history_since``, ``custom_events`` and ``purchases`` list only the entries seen since
     then (segment exports: the last 90 days), their ``first`` and ``count`` still all-time.
     """
+    return await call(conn, _export_users, ids, fields, history_since)
 
+
+def _export_users(
+    ex: Executor, ids: Sequence[int], fields: frozenset[str] | None, history_since: datetime | None
+) -> list[dict[str, Any]]:
+    # One unit of raw reads: a segment export reads thousands of rows per page, and typed
+    # result processing (times parsed to be formatted again, JSON by the stdlib) cost more
+    # than the reads.
     def wants(*names: str) -> bool:
         return fields is None or any(name in fields for name in names)
 
-    columns = columns_for(fields)
-    rows = {row["id"]: row for row in await repo.full_profiles(conn, ids, columns)}
+    rows = repo.export_profiles(ex, ids, columns_for(fields))
     # Only the tables the asked-for fields need are read.
     aliases: dict[int, list[dict[str, str]]] = defaultdict(list)
-    for row in await repo.aliases_of(conn, ids) if wants("user_aliases") else []:
+    for row in repo.aliases_of(ex, ids) if wants("user_aliases") else []:
         aliases[row["profile_id"]].append(
             {"alias_name": row["alias_name"], "alias_label": row["alias_label"]}
         )
+    since = None if history_since is None else bulk.write_time(ex.dialect, history_since)
     events: dict[int, list[Any]] = defaultdict(list)
-    for row in await repo.event_stats_of(conn, ids) if wants("custom_events") else []:
-        if history_since is None or row["last_at"] >= history_since:
-            events[row["profile_id"]].append(row)
+    for pid, *entry in repo.event_stats_of(ex, ids) if wants("custom_events") else []:
+        if since is None or entry[3] >= since:
+            events[pid].append(entry)
     purchases: dict[int, list[Any]] = defaultdict(list)
-    for row in await repo.purchase_stats_of(conn, ids) if wants("purchases") else []:
-        if history_since is None or row["last_at"] >= history_since:
-            purchases[row["profile_id"]].append(row)
+    for pid, *entry in repo.purchase_stats_of(ex, ids) if wants("purchases") else []:
+        if since is None or entry[3] >= since:
+            purchases[pid].append(entry)
     devices: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for row in await repo.devices_of(conn, ids) if wants("devices", "push_tokens") else []:
-        devices[row["profile_id"]].append(dict(row))
+    for row in repo.devices_of(ex, ids) if wants("devices", "push_tokens") else []:
+        devices[row["profile_id"]].append(row)
     return [
         export_object(
             rows[pid],
             aliases=aliases[pid],
-            events=history(events[pid], "name"),
-            purchases=history(purchases[pid], "product_id"),
+            events=history(events[pid]),
+            purchases=history(purchases[pid]),
             devices=devices[pid],
             fields=fields,
         )
