@@ -327,10 +327,15 @@ async def delete_profiles(conn: AsyncConnection, ids: Sequence[int]) -> int:
 # --- exports: raw rows of a page of profiles, one unit of work (they read thousands) ------
 
 
+# A whole export page per statement: fewer driver round trips (SQLite allows 32,766 values).
+EXPORT_CHUNK = 5_000
+
+
 def _rows_by_id(
     ex: Executor, template: str, ids: Sequence[int], names: tuple[str, ...]
 ) -> list[dict[str, Any]]:
-    return [dict(zip(names, row, strict=True)) for row in bulk.fetch_in(ex, template, (), ids)]
+    rows = bulk.fetch_in(ex, template, (), ids, chunk=EXPORT_CHUNK)
+    return [dict(zip(names, row, strict=True)) for row in rows]
 
 
 def export_profiles(
@@ -377,12 +382,12 @@ def aliases_of(ex: Executor, ids: Sequence[int]) -> list[dict[str, Any]]:
 
 def event_stats_of(ex: Executor, ids: Sequence[int]) -> list[Any]:
     """``(profile_id, name, count, first_at, last_at)`` rows."""
-    return bulk.fetch_in(ex, _EVENT_STATS_OF, (), ids)
+    return bulk.fetch_in(ex, _EVENT_STATS_OF, (), ids, chunk=EXPORT_CHUNK)
 
 
 def purchase_stats_of(ex: Executor, ids: Sequence[int]) -> list[Any]:
     """``(profile_id, product_id, count, first_at, last_at)`` rows."""
-    return bulk.fetch_in(ex, _PURCHASE_STATS_OF, (), ids)
+    return bulk.fetch_in(ex, _PURCHASE_STATS_OF, (), ids, chunk=EXPORT_CHUNK)
 
 
 def devices_of(ex: Executor, ids: Sequence[int]) -> list[dict[str, Any]]:

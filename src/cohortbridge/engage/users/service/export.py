@@ -127,13 +127,14 @@ def _export_users(
     devices: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for row in repo.devices_of(ex, ids) if wants("devices", "push_tokens") else []:
         devices[row["profile_id"]].append(row)
+    none: list[Any] = []
     return [
         export_object(
             rows[pid],
-            aliases=aliases[pid],
-            events=history(events[pid]),
-            purchases=history(purchases[pid]),
-            devices=devices[pid],
+            aliases=aliases.get(pid, none),
+            events=history(events[pid]) if pid in events else none,
+            purchases=history(purchases[pid]) if pid in purchases else none,
+            devices=devices.get(pid, none),
             fields=fields,
         )
         for pid in ids
