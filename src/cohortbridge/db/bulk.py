@@ -254,9 +254,13 @@ def fetch_in(
     """
     rows: list[Any] = []
     if ex.dialect == "postgresql" and _IN_LIST in template:
-        sql = _render_any(template, _array_type(values))
+        cast = _array_type(values)
+        sql = _render_any(template, cast)
         for start in range(0, len(values), ARRAY_ROWS):
-            rows.extend(ex.rows(sql, (*leading, list(values[start : start + ARRAY_ROWS]))))
+            part = values[start : start + ARRAY_ROWS]
+            # Integers as one array literal: psycopg dumps a list element by element in Python.
+            array = "{" + ",".join(map(str, part)) + "}" if cast == _BIGINTS else list(part)
+            rows.extend(ex.rows(sql, (*leading, array)))
         return rows
     for start in range(0, len(values), chunk):
         part = values[start : start + chunk]
@@ -266,14 +270,15 @@ def fetch_in(
 
 
 _IN_LIST = "IN ({marks})"
+_BIGINTS = "::BIGINT[]"
 
 
 def _array_type(values: Sequence[Any]) -> str:
     # The array as the column's own type: psycopg would send the smallest integer type that
     # holds the values, and PostgreSQL filters a cross-type ANY (bigint = integer) by linear
     # search instead of a hash — 0.9 s instead of 20 ms for 1,000 ids over 300,000 rows.
-    if all(isinstance(v, int) for v in values):
-        return "::BIGINT[]"
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        return _BIGINTS
     if all(isinstance(v, str) for v in values):
         return "::TEXT[]"
     return ""
