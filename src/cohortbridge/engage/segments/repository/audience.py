@@ -28,6 +28,7 @@ from sqlalchemy import (
     not_,
     or_,
     select,
+    text,
     union,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -360,6 +361,11 @@ def members_query(node: t.Node, scope: Scope) -> Select[Any]:
 async def size(conn: AsyncConnection, node: t.Node, scope: Scope) -> int:
     members = members_query(node, scope).subquery()
     query = select(func.count()).select_from(members)
+    if scope.dialect == "postgresql":
+        # A size over a million profiles costs enough for PostgreSQL to JIT-compile its plan,
+        # ~130 ms on this 2-core machine for a plan run once (measured: (b) 1.48 -> 1.31 s).
+        # Only JIT: more work_mem as well turned sorts into slower hash aggregates.
+        await conn.execute(text("SET LOCAL jit = off"))
     return int((await conn.execute(query)).scalar_one())
 
 
