@@ -15,7 +15,7 @@ import re
 import time
 import uuid
 import zipfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -148,16 +148,32 @@ async def user_pages(
     wanted = frozenset(fields)
     asked = wanted | {"custom_attributes"} if custom is not None else wanted
     now = utcnow()
+
+    async def page(ids: Sequence[int]) -> list[dict[str, Any]]:
+        async with db.read() as conn:
+            users = await export_users(conn, ids, asked, history_since=now - HISTORY)
+        for user in users:
+            _narrow(user, wanted, custom)
+        return users
+
     # The audience is evaluated once and its ids streamed; each page's users are read on a
-    # second connection.
+    # connection of their own, the next page's while this one is written: the database's
+    # share of a page (PostgreSQL's process, SQLite's C code outside the GIL) overlaps ours.
     async with db.read() as id_conn:
         tree, scope = await audience_of(id_conn, segment, now)
-        async for ids in audience.stream_members(id_conn, tree, scope, PAGE):
-            async with db.read() as conn:
-                users = await export_users(conn, ids, asked, history_since=now - HISTORY)
-            for user in users:
-                _narrow(user, wanted, custom)
-            yield users
+        ahead: asyncio.Task[list[dict[str, Any]]] | None = None
+        try:
+            async for ids in audience.stream_members(id_conn, tree, scope, PAGE):
+                reading = asyncio.create_task(page(ids))
+                if ahead is not None:
+                    yield await ahead
+                ahead = reading
+            if ahead is not None:
+                yield await ahead
+                ahead = None
+        finally:
+            if ahead is not None:
+                ahead.cancel()  # the export stopped early: its connection closes as it ends
 
 
 def ndjson(users: list[dict[str, Any]]) -> bytes:
