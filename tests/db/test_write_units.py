@@ -4,6 +4,7 @@ also when SQLite's group writer commits several of them in one transaction."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -103,3 +104,27 @@ async def test_a_write_given_up_while_waiting_for_its_turn_leaves_the_lock_free(
     finally:
         other.close()
     assert await engage_db.lookup(_stored) == ["next"]
+
+
+def _lock_path_taken_by_a_directory(db: Database) -> Path:
+    path = Path(f"{make_url(db.url).database}-writer")
+    path.unlink(missing_ok=True)
+    path.mkdir()  # opening the lock file then fails
+    return path
+
+
+async def test_a_database_beside_which_no_lock_can_be_made_is_still_written(
+    engage_db: Database,
+) -> None:
+    _writer_lock(engage_db)  # skips on PostgreSQL
+    taken = _lock_path_taken_by_a_directory(engage_db)
+    try:
+        fresh = Database.connect(engage_db.url)
+        try:
+            assert await fresh.write(_insert("unlocked")) == "unlocked"
+            assert await fresh.write(_insert("again")) == "again"
+        finally:
+            await fresh.dispose()
+    finally:
+        taken.rmdir()
+    assert await engage_db.lookup(_stored) == ["again", "unlocked"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import logging
 import os
 import sqlite3
 from collections import deque
@@ -30,6 +31,7 @@ from cohortbridge.db.dialect import regexp_ignoring_case
 from cohortbridge.db.unit import ConnectionExecutor, SqliteExecutor, Unit
 
 T = TypeVar("T")
+log = logging.getLogger("cohortbridge.db")
 
 BUSY_TIMEOUT_MS = 30000
 SQLITE_PRAGMAS = (
@@ -230,7 +232,16 @@ class GroupWriter:
         if lock is None:
             yield
             return
-        if not lock.try_acquire():
+        try:
+            free = lock.try_acquire()
+        except OSError as error:
+            # A data directory this process may not create files in: SQLite's own locking
+            # still serializes the writers, only without the quick hand-over.
+            log.warning("no writer lock beside the database (%s); writing without it", error)
+            self._lock = None
+            yield
+            return
+        if not free:
             waiting = self._thread.submit(lock.acquire)
             try:
                 await asyncio.wrap_future(waiting)
