@@ -349,7 +349,7 @@ def export_profiles(
     for record in _rows_by_id(ex, template, sorted(ids), names):
         for name in ("standard", "custom_attributes"):
             if name in record:
-                record[name] = bulk.read_json(record[name])
+                record[name] = _document(record[name])
         if "created_at" in record:
             record["created_at"] = bulk.read_time(record["created_at"])
         out[int(record["id"])] = record
