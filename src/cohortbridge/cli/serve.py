@@ -163,14 +163,12 @@ def _serve_workers(settings: Settings, side: Side, host: str, port: int, workers
 
     import uvicorn
 
+    from cohortbridge.kit.balancer import Balancer, WorkerSpec
+
     # Worker processes read their settings from the environment, like any process here.
     os.environ["COHORTBRIDGE_DATA_DIR"] = str(settings.data_dir)
-    uvicorn.run(
-        f"cohortbridge.asgi:{side}",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=settings.log_level,
-        access_log=False,
-    )
+    uvicorn.Config("", log_level=settings.log_level)  # the parent logs as the workers do
+    spec = WorkerSpec(app=f"cohortbridge.asgi:{side}", log_level=settings.log_level)
+    code = Balancer(spec, host, port, workers).run()
+    if code:
+        raise typer.Exit(code)
