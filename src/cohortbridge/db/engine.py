@@ -403,6 +403,8 @@ class PointReader:
             connection = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
             connection.execute("PRAGMA busy_timeout=0")
             connection.execute("PRAGMA query_only=ON")
+            # It also reads the profiles a /users/track request writes (its draft).
+            connection.execute("PRAGMA cache_size=-65536")
             self._connection = connection
         return SqliteExecutor(self._connection)
 
@@ -431,6 +433,11 @@ class Database:
     @property
     def dialect(self) -> str:
         return self.writer.dialect.name
+
+    @property
+    def single_writer(self) -> bool:
+        """SQLite: one write transaction at a time, for every process of the database."""
+        return self.group is not None
 
     @classmethod
     def connect(cls, url: str, *, pool_size: int = 10) -> Database:

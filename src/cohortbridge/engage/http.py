@@ -34,6 +34,8 @@ from cohortbridge.kit.ratelimit import FixedWindowLimiter
 Handler = Callable[[AsyncConnection, Principal, Any], Awaitable[tuple[int, dict[str, Any]]]]
 # A write handler as a synchronous unit of work (db/unit.py): the hot write paths.
 UnitHandler = Callable[[Executor, Principal, Any], tuple[int, dict[str, Any]]]
+# Reads and computes ahead of a unit, outside its transaction (run_braze_endpoint).
+DraftHandler = Callable[[Executor, Principal, Any], Any]
 
 
 @dataclass
@@ -116,10 +118,15 @@ async def run_braze_endpoint(
     unit: UnitHandler | None = None,
     read_only: bool = False,
     prepare: Callable[[dict[str, Any]], Any] | None = None,
+    draft: DraftHandler | None = None,
 ) -> Response:
     """Read, authenticate, count, then ``prepare`` the body (validation that needs no
     database) and hand the result to ``handler`` inside one transaction — or to ``unit``,
-    run as one synchronous unit of work (``Database.write``)."""
+    run as one synchronous unit of work (``Database.write``).
+
+    ``draft`` (with ``unit``): where the database has a single writer (SQLite), a read-only
+    step run before the write on what ``prepare`` returned; ``unit`` gets its result.
+    """
     state = state_of(request)
     headers: dict[str, str] = {}
     try:
@@ -138,6 +145,9 @@ async def run_braze_endpoint(
             # No write turn: a unit of work never awaits between its statements, so other
             # requests' validation cannot keep the writer waiting mid-transaction.
             prepared = prepare(payload) if prepare is not None else payload
+            if draft is not None and state.db.single_writer:
+                # Its reads and Python run while another request may hold the writer.
+                prepared = await state.db.lookup(_drafting(principal, draft, prepared))
             status, body = await run_unit(state.db, _recording_use(principal, unit, prepared))
             return json_response(status, body, headers)
         if read_only and principal.stale_last_seen:
@@ -167,6 +177,13 @@ def _recording_use(
     def work(ex: Executor) -> tuple[int, dict[str, Any]]:
         record_use(ex, principal)
         return unit(ex, principal, prepared)
+
+    return work
+
+
+def _drafting(principal: Principal, draft: DraftHandler, prepared: Any) -> Unit[Any]:
+    def work(ex: Executor) -> Any:
+        return draft(ex, principal, prepared)
 
     return work
 

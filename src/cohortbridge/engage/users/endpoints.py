@@ -40,12 +40,16 @@ async def users_track(request: Request) -> Response:
         source = datapoints.users_track_source(who.key_name)
         return 201, track_service.apply(ex, who.workspace_id, plan, source)
 
+    def draft(ex: Executor, who: Principal, plan: Any) -> Any:
+        return track_service.draft(ex, who.workspace_id, plan)
+
     return await run_braze_endpoint(
         request,
         permission="users.track",
         limit_group="users_track",
         unit=write,
         prepare=track_service.prepare,
+        draft=draft,
     )
 
 

@@ -137,19 +137,42 @@ def _document(value: Any) -> dict[str, Any]:
 
 def load_states(ex: Executor, ids: Sequence[int], *, lock: bool) -> dict[int, dict[str, Any]]:
     """Writable state of profiles; ``lock`` takes row locks (PostgreSQL) in id order."""
+    return decode_states(state_rows(ex, ids, lock=lock))
+
+
+def state_rows(ex: Executor, ids: Sequence[int], *, lock: bool) -> list[Any]:
+    """``load_states`` as the driver returns the rows: comparable as they are (a request
+    that computed its writes from them checks that they did not change)."""
     if not ids:
-        return {}
+        return []
     template = _STATE_SELECT + " ORDER BY id"
     if lock and ex.dialect == "postgresql":
         template += " FOR UPDATE"
-    names = ("id", "standard", "custom_attributes", *STATE_COLUMNS)
+    return bulk.fetch_in(ex, template, (), sorted(ids))
+
+
+_STATE_NAMES = ("id", "standard", "custom_attributes", *STATE_COLUMNS)
+
+
+def decode_states(rows: Sequence[Any]) -> dict[int, dict[str, Any]]:
+    """``{id: state}`` of ``state_rows``; ``standard_json`` and ``custom_json`` keep the
+    documents' stored text where the driver gave text (SQLite), else None."""
     out: dict[int, dict[str, Any]] = {}
-    for row in bulk.fetch_in(ex, template, (), sorted(ids)):
-        record = dict(zip(names, row, strict=True))
-        record["standard"] = _document(record["standard"])
-        record["custom_attributes"] = _document(record["custom_attributes"])
+    for row in rows:
+        record = dict(zip(_STATE_NAMES, row, strict=True))
+        standard, custom = record["standard"], record["custom_attributes"]
+        record["standard_json"] = _text(standard)
+        record["custom_json"] = _text(custom)
+        record["standard"] = _document(standard)
+        record["custom_attributes"] = _document(custom)
         out[int(record["id"])] = record
     return out
+
+
+def _text(value: Any) -> bytes | None:
+    if isinstance(value, str):
+        return value.encode()
+    return value if isinstance(value, bytes) else None
 
 
 PROFILE_COLUMNS = (

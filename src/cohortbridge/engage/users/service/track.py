@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -25,12 +25,42 @@ from cohortbridge.kit.ids import object_id
 
 @dataclass
 class NewProfile:
-    """A profile this request creates; inserted once its attributes are final."""
+    """A profile this request creates: rows refer to it by ``stand_in`` (a negative id)
+    until it is inserted."""
 
     braze_id: str
     target: Target
+    stand_in: int
     state: ProfileState = field(default_factory=ProfileState)
-    id: int | None = None
+
+
+@dataclass
+class Snapshot:
+    """What a request's writes are computed from: the ids its identifiers address and the
+    stored state of the profiles whose attributes it writes, as raw rows."""
+
+    ids: dict[Key, int]
+    states: list[Any]
+
+
+@dataclass
+class Writes:
+    """Every row a request writes, computed from a ``Snapshot`` without the database."""
+
+    new: dict[Key, NewProfile] = field(default_factory=dict)
+    profiles: list[dict[str, Any]] = field(default_factory=list)
+    aliases: list[dict[str, Any]] = field(default_factory=list)  # of the profiles created
+    attribute_aliases: list[dict[str, Any]] = field(default_factory=list)
+    states: list[dict[str, Any]] = field(default_factory=list)
+    devices: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    event_stats: list[dict[str, Any]] = field(default_factory=list)
+    event_days: list[dict[str, Any]] = field(default_factory=list)
+    purchases: list[dict[str, Any]] = field(default_factory=list)
+    purchase_stats: list[dict[str, Any]] = field(default_factory=list)
+    purchase_days: list[dict[str, Any]] = field(default_factory=list)
+    revenue: dict[int, float] = field(default_factory=dict)
+    points: int = 0
 
 
 @dataclass
@@ -50,7 +80,17 @@ class Batch:
         if key in self.ids:
             return self.ids[key]
         created = self.new.get(key)
-        return created.id if created else None
+        return created.stand_in if created else None
+
+
+@dataclass
+class Draft:
+    """A request's writes computed ahead of its write transaction (``draft``)."""
+
+    plan: TrackPlan
+    snapshot: Snapshot
+    writes: Writes
+    now: datetime
 
 
 def prepare(payload: Any) -> TrackPlan:
@@ -63,24 +103,114 @@ def prepare(payload: Any) -> TrackPlan:
         raise BrazeError(400, rejected.message, extra=extra) from rejected
 
 
-def apply(
-    ex: Executor, workspace_id: str, plan: TrackPlan, source: str = datapoints.USERS_TRACK
-) -> dict[str, Any]:
-    """Write a validated request: a few set-based statements whatever its size, as one
-    synchronous unit of work (db/unit.py)."""
+def draft(ex: Executor, workspace_id: str, plan: TrackPlan) -> TrackPlan | Draft:
+    """Read and compute a request's writes outside the write transaction (on SQLite, while
+    another request holds the single writer); ``apply`` then only checks that what was read
+    is unchanged and writes. A request with push tokens is left whole to ``apply``: its app
+    check may reject objects."""
+    if any(w.update.push_tokens for w in plan.attributes):
+        return plan
     now = utcnow()
-    _check_push_apps(ex, workspace_id, plan)
-    batch = Batch(workspace_id, now)
-    batch.ids = find_ids(ex, workspace_id, [t.ident for t in plan.targets()])
-    _plan_new_profiles(batch, plan)
-    points = _apply_attributes(ex, batch, plan)
-    _insert_new_profiles(ex, batch)
-    _write_states(ex, batch)
-    _write_devices(ex, batch, plan)
-    points += _write_events(ex, batch, plan)
-    points += _write_purchases(ex, batch, plan)
-    datapoints.record(ex, workspace_id, now, source, points)
+    snapshot = read(ex, workspace_id, plan, lock=False)
+    return Draft(plan, snapshot, compute(snapshot, workspace_id, plan, now), now)
+
+
+def apply(
+    ex: Executor,
+    workspace_id: str,
+    prepared: TrackPlan | Draft,
+    source: str = datapoints.USERS_TRACK,
+) -> dict[str, Any]:
+    """Write a validated request (or its ``draft``): a few set-based statements whatever its
+    size, as one synchronous unit of work (db/unit.py)."""
+    if isinstance(prepared, Draft):
+        plan, now = prepared.plan, prepared.now
+        snapshot = read(ex, workspace_id, plan, lock=True)
+        # Computed from the same reads, the writes would be the same: use the draft's.
+        same = snapshot == prepared.snapshot
+        writes = prepared.writes if same else compute(snapshot, workspace_id, plan, now)
+    else:
+        plan, now = prepared, utcnow()
+        _check_push_apps(ex, workspace_id, plan)
+        snapshot = read(ex, workspace_id, plan, lock=True)
+        writes = compute(snapshot, workspace_id, plan, now)
+    write(ex, workspace_id, writes)
+    datapoints.record(ex, workspace_id, now, source, writes.points)
     return plan.response()
+
+
+def read(ex: Executor, workspace_id: str, plan: TrackPlan, *, lock: bool) -> Snapshot:
+    """``lock`` takes row locks on PostgreSQL: concurrent requests on one profile must not
+    lose writes."""
+    ids = find_ids(ex, workspace_id, [t.ident for t in plan.targets()])
+    existing = {ids[k] for w in plan.attributes if (k := w.target.ident.key()) in ids}
+    return Snapshot(ids, repo.state_rows(ex, sorted(existing), lock=lock))
+
+
+def compute(snapshot: Snapshot, workspace_id: str, plan: TrackPlan, now: datetime) -> Writes:
+    """The rows of a request, from what it read (no database)."""
+    batch = Batch(workspace_id, now, ids=snapshot.ids)
+    writes = Writes()
+    _plan_new_profiles(batch, plan)
+    writes.points = _apply_attributes(batch, plan, repo.decode_states(snapshot.states))
+    _new_profiles(batch, writes)
+    writes.states = _state_rows(batch)
+    writes.devices = _device_rows(batch, plan)
+    writes.points += _event_rows(batch, plan, writes)
+    writes.points += _purchase_rows(batch, plan, writes)
+    return writes
+
+
+def write(ex: Executor, workspace_id: str, writes: Writes) -> None:
+    """Insert the new profiles, give their rows the real ids, write the rest."""
+    ids = _insert_new_profiles(ex, writes)
+    if ids:
+        writes = _with_ids(writes, ids)
+    if repo.insert_aliases(ex, writes.aliases) != len(writes.aliases):
+        raise RetryTransaction("an alias was created concurrently")
+    # Aliases written as attributes: a pair or label already taken is not applied (spec §4).
+    repo.insert_aliases(ex, writes.attribute_aliases)
+    repo.update_states(ex, writes.states)
+    repo.upsert_devices(ex, writes.devices)
+    repo.insert_events(ex, writes.events)
+    repo.add_event_stats(ex, writes.event_stats)
+    repo.add_event_days(ex, writes.event_days)
+    repo.insert_purchases(ex, writes.purchases)
+    repo.add_purchase_stats(ex, writes.purchase_stats)
+    repo.add_purchase_days(ex, writes.purchase_days)
+    repo.add_revenue(ex, writes.revenue)
+
+
+def _insert_new_profiles(ex: Executor, writes: Writes) -> dict[int, int]:
+    """``{stand-in id: id}`` of the profiles created."""
+    if not writes.profiles:
+        return {}
+    inserted = repo.insert_profiles(ex, writes.profiles)
+    if len(inserted) != len(writes.profiles):
+        raise RetryTransaction("an external id was created concurrently")
+    return {c.stand_in: inserted[c.braze_id] for c in writes.new.values()}
+
+
+def _with_ids(writes: Writes, ids: dict[int, int]) -> Writes:
+    """``writes`` with the created profiles' real ids: new rows, as a draft's writes are
+    used again if its transaction is retried."""
+
+    def fixed(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [
+            {**row, "profile_id": ids[pid]} if (pid := row["profile_id"]) is not None and pid < 0
+            else row
+            for row in rows
+        ]  # fmt: skip
+
+    return replace(
+        writes,
+        aliases=fixed(writes.aliases), attribute_aliases=fixed(writes.attribute_aliases),
+        devices=fixed(writes.devices), events=fixed(writes.events),
+        event_stats=fixed(writes.event_stats), event_days=fixed(writes.event_days),
+        purchases=fixed(writes.purchases), purchase_stats=fixed(writes.purchase_stats),
+        purchase_days=fixed(writes.purchase_days),
+        revenue={ids.get(pid, pid): amount for pid, amount in writes.revenue.items()},
+    )  # fmt: skip
 
 
 def _plan_new_profiles(batch: Batch, plan: TrackPlan) -> None:
@@ -88,31 +218,25 @@ def _plan_new_profiles(batch: Batch, plan: TrackPlan) -> None:
         key = target.ident.key()
         if key in batch.ids or key in batch.new or not target.create:
             continue
-        batch.new[key] = NewProfile(braze_id=object_id(), target=target)
+        created = NewProfile(object_id(), target, stand_in=-1 - len(batch.new))
+        batch.new[key] = created
         kind, value = key
         if kind in ("email", "phone"):
-            batch.new[key].state.columns[kind] = value
+            created.state.columns[kind] = value
 
 
-def _apply_attributes(ex: Executor, batch: Batch, plan: TrackPlan) -> int:
-    existing = {
-        batch.ids[w.target.ident.key()]
-        for w in plan.attributes
-        if w.target.ident.key() in batch.ids
-    }
-    # Row locks on PostgreSQL: concurrent requests on one profile must not lose writes.
-    loaded = repo.load_states(ex, sorted(existing), lock=True)
+def _apply_attributes(batch: Batch, plan: TrackPlan, loaded: dict[int, dict[str, Any]]) -> int:
     for pid, row in loaded.items():
-        # Serialized now: updates may change nested values of the documents in place.
+        # As stored (updates may change nested values of the documents in place).
         batch.stored[pid] = {
             **{name: row[name] for name in repo.STATE_COLUMNS},
-            "standard": orjson.dumps(row["standard"]),
-            "custom_attributes": orjson.dumps(row["custom_attributes"]),
+            "standard": row["standard_json"] or orjson.dumps(row["standard"]),
+            "custom_attributes": row["custom_json"] or orjson.dumps(row["custom_attributes"]),
         }
         batch.states[pid] = ProfileState(
             columns={name: row[name] for name in repo.STATE_COLUMNS},
-            document=dict(row["standard"] or {}),
-            custom=dict(row["custom_attributes"] or {}),
+            document=row["standard"],
+            custom=row["custom_attributes"],
         )
     points = 0
     for write in plan.attributes:
@@ -150,9 +274,11 @@ def _check_push_apps(ex: Executor, workspace_id: str, plan: TrackPlan) -> None:
             raise BrazeError(400, error.message, extra={"errors": error.errors}) from error
 
 
-def _write_devices(ex: Executor, batch: Batch, plan: TrackPlan) -> None:
+def _device_rows(batch: Batch, plan: TrackPlan) -> list[dict[str, Any]]:
     rows = {}
     for write in plan.attributes:
+        if not write.update.push_tokens:
+            continue
         key = write.target.ident.key()
         if key in batch.ids and write.target.only_new:
             continue
@@ -163,7 +289,7 @@ def _write_devices(ex: Executor, batch: Batch, plan: TrackPlan) -> None:
                 "profile_id": pid, "app_id": token.app_id, "push_token": token.token,
                 "created_at": batch.now, "last_seen_at": batch.now,
             }  # fmt: skip
-    repo.upsert_devices(ex, list(rows.values()))
+    return list(rows.values())
 
 
 def new_profile_row(
@@ -192,45 +318,31 @@ def _new_row(batch: Batch, created: NewProfile) -> dict[str, Any]:
     )
 
 
-def _insert_new_profiles(ex: Executor, batch: Batch) -> None:
-    if not batch.new:
-        _insert_aliases(ex, batch, [])
-        return
-    inserted = repo.insert_profiles(ex, [_new_row(batch, c) for c in batch.new.values()])
-    if len(inserted) != len(batch.new):
-        raise RetryTransaction("an external id was created concurrently")
-    new_aliases = []
+def _new_profiles(batch: Batch, writes: Writes) -> None:
+    """The rows of the profiles created and of their aliases (by stand-in id)."""
+    writes.new = batch.new
+    writes.profiles = [_new_row(batch, c) for c in batch.new.values()]
     for key, created in batch.new.items():
-        created.id = inserted[created.braze_id]
         if key[0] == "user_alias":
             label, name = key[1]
-            new_aliases.append(
+            writes.aliases.append(
                 {"workspace_id": batch.workspace_id, "alias_label": label,
-                 "alias_name": name, "profile_id": created.id}
+                 "alias_name": name, "profile_id": created.stand_in}
             )  # fmt: skip
-    _insert_aliases(ex, batch, new_aliases)
-
-
-def _insert_aliases(ex: Executor, batch: Batch, new_aliases: list[dict[str, Any]]) -> None:
-    if repo.insert_aliases(ex, new_aliases) != len(new_aliases):
-        raise RetryTransaction("an alias was created concurrently")
-    # Aliases written as attributes: a pair or label already taken is not applied (spec §4).
-    extra = []
     for item in batch.aliases:
-        created = batch.new.get(item["key"])
-        pid = created.id if created else batch.ids.get(item["key"])
+        new = batch.new.get(item["key"])
+        pid = new.stand_in if new else batch.ids.get(item["key"])
         label, name = item["alias"]
-        extra.append({"workspace_id": batch.workspace_id, "alias_label": label,
-                      "alias_name": name, "profile_id": pid})  # fmt: skip
-    repo.insert_aliases(ex, extra)
+        writes.attribute_aliases.append({"workspace_id": batch.workspace_id,
+                                         "alias_label": label, "alias_name": name,
+                                         "profile_id": pid})  # fmt: skip
 
 
-def _write_states(ex: Executor, batch: Batch) -> None:
-    rows = [
+def _state_rows(batch: Batch) -> list[dict[str, Any]]:
+    return [
         {"pid": pid, **_changes(batch.stored[pid], batch.states[pid]), "updated_at": batch.now}
         for pid in sorted(batch.changed)
     ]
-    repo.update_states(ex, rows)
 
 
 def _changes(stored: dict[str, Any], state: ProfileState) -> dict[str, Any]:
@@ -252,7 +364,7 @@ def _changes(stored: dict[str, Any], state: ProfileState) -> dict[str, Any]:
     return changed
 
 
-def _write_events(ex: Executor, batch: Batch, plan: TrackPlan) -> int:
+def _event_rows(batch: Batch, plan: TrackPlan, writes: Writes) -> int:
     raw: list[dict[str, Any]] = []
     stats: dict[tuple[int, str], dict[str, Any]] = {}
     days: dict[tuple[int, str, Any], int] = defaultdict(int)
@@ -266,15 +378,14 @@ def _write_events(ex: Executor, batch: Batch, plan: TrackPlan) -> int:
         )  # fmt: skip
         _fold(stats, (pid, event.name), event.time, 1)
         days[(pid, event.name, event.time.date())] += 1
-    repo.insert_events(ex, raw)
-    repo.add_event_stats(
-        ex,
-        [{"profile_id": k[0], "name": k[1], "count": v["count"], "first_at": v["first_at"],
-          "last_at": v["last_at"]} for k, v in stats.items()],
-    )  # fmt: skip
-    repo.add_event_days(
-        ex, [{"profile_id": k[0], "name": k[1], "day": k[2], "count": n} for k, n in days.items()]
-    )
+    writes.events = raw
+    writes.event_stats = [
+        {"profile_id": k[0], "name": k[1], "count": v["count"], "first_at": v["first_at"],
+         "last_at": v["last_at"]} for k, v in stats.items()
+    ]  # fmt: skip
+    writes.event_days = [
+        {"profile_id": k[0], "name": k[1], "day": k[2], "count": n} for k, n in days.items()
+    ]
     return len(raw)
 
 
@@ -291,7 +402,7 @@ def _fold(
     entry["last_at"] = max(entry["last_at"], at)
 
 
-def _write_purchases(ex: Executor, batch: Batch, plan: TrackPlan) -> int:
+def _purchase_rows(batch: Batch, plan: TrackPlan, writes: Writes) -> int:
     raw: list[dict[str, Any]] = []
     stats: dict[tuple[int, str], dict[str, Any]] = {}
     days: dict[tuple[int, str, Any], dict[str, Any]] = {}
@@ -309,14 +420,13 @@ def _write_purchases(ex: Executor, batch: Batch, plan: TrackPlan) -> int:
         _fold(stats, (pid, p.product_id), p.time, p.quantity, amount)
         _fold(days, (pid, p.product_id, p.time.date()), p.time, p.quantity, amount)
         revenue[pid] += amount
-    repo.insert_purchases(ex, raw)
-    repo.add_purchase_stats(
-        ex, [{"profile_id": k[0], "product_id": k[1], **v} for k, v in stats.items()]
-    )
-    repo.add_purchase_days(
-        ex,
-        [{"profile_id": k[0], "product_id": k[1], "day": k[2], "count": v["count"],
-          "revenue": v["revenue"]} for k, v in days.items()],
-    )  # fmt: skip
-    repo.add_revenue(ex, revenue)
+    writes.purchases = raw
+    writes.purchase_stats = [
+        {"profile_id": k[0], "product_id": k[1], **v} for k, v in stats.items()
+    ]
+    writes.purchase_days = [
+        {"profile_id": k[0], "product_id": k[1], "day": k[2], "count": v["count"],
+         "revenue": v["revenue"]} for k, v in days.items()
+    ]  # fmt: skip
+    writes.revenue = dict(revenue)
     return sum(row["quantity"] for row in raw)
