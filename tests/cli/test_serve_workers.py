@@ -87,7 +87,10 @@ def test_keep_alive_connections_spread_evenly_over_the_workers(
     served: tuple[psutil.Process, int],
 ) -> None:
     parent, port = served
-    workers = _serving(parent, port)
+    # At once: the first answer means that every worker serves (the parent accepts nothing
+    # before), so the first clients do not all stay on the worker that started first.
+    workers = _workers(parent)
+    assert len(workers) == WORKERS
     clients = []
     try:
         # One after another, each kept open: with a shared listening socket, whichever

@@ -6,7 +6,8 @@ analytics side's own destinations) then often land on one worker while the other
 measured with four clients on two workers: 2/2, 3/1 and 4/0 all occur, and 3/1 runs at about
 two thirds of 2/2's throughput. Here the parent alone accepts, and passes each connection
 (``SCM_RIGHTS`` over a socket pair) to the worker with the fewest open connections; the
-workers report their count on every tick of uvicorn's main loop (10 per second).
+workers report their count on every tick of uvicorn's main loop (10 per second). The parent
+accepts nothing until every worker serves.
 
 The parent forwards SIGINT/SIGTERM to the workers, waits for their graceful shutdown and
 starts a new worker in place of one that died.
@@ -39,6 +40,8 @@ log = logging.getLogger("uvicorn.error")
 REPORT = struct.Struct("!QQ")
 STOP_GRACE_S = 30.0
 STARTUP_FAILURE = 3  # uvicorn's exit code when an app cannot start
+# Connections are accepted once every worker serves, or once one does after this long.
+READY_TIMEOUT_S = 60.0
 
 
 @dataclass
@@ -84,6 +87,7 @@ class Balancer:
         self._workers: list[_Worker] = []
         self._stopping = False
         self._failed: _Worker | None = None
+        self._listening = False
         self._next = itertools.cycle(range(workers))
         self._context = multiprocessing.get_context("spawn")
         self._selector = selectors.DefaultSelector()
@@ -101,11 +105,16 @@ class Balancer:
         old_wakeup = signal.set_wakeup_fd(wake_write.fileno())
         try:
             self._workers = [self._start(i) for i in range(self._count)]
-            self._selector.register(listener, selectors.EVENT_READ, "accept")
             self._selector.register(wake_read, selectors.EVENT_READ, "wake")
-            log.info("balancing %s:%d over %d workers", self._host, self._port, self._count)
+            started = time.monotonic()
             while not self._stopping:
                 self._step(listener, wake_read)
+                if not self._listening and self._ready(started):
+                    # Not before: the first keep-alive clients would all stay on the first
+                    # worker up. Until then connections wait in the listen backlog.
+                    self._selector.register(listener, selectors.EVENT_READ, "accept")
+                    self._listening = True
+                    log.info("serving %s:%d on %d workers", self._host, self._port, self._count)
         finally:
             signal.set_wakeup_fd(old_wakeup)
             for sig, handler in previous.items():
@@ -120,6 +129,12 @@ class Balancer:
                       self._failed.process.exitcode)  # fmt: skip
             return STARTUP_FAILURE
         return 0
+
+    def _ready(self, started: float) -> bool:
+        if all(w.serving for w in self._workers):
+            return True
+        waited = time.monotonic() - started
+        return waited > READY_TIMEOUT_S and any(w.serving for w in self._workers)
 
     def _listen(self) -> socket.socket:
         family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
