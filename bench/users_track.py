@@ -9,9 +9,9 @@ What it does, all on this machine (127.0.0.1 only), bounded in size and time:
    subprocess on a free port, with the ``/users/track`` rate limit lifted
    (``COHORTBRIDGE_RATE_USERS_TRACK``). Its worker processes take turns as SQLite's writer
    (``db/engine.py``, ``WriterLock``).
-3. With ``--concurrency`` clients (``httpx.AsyncClient``, one keep-alive connection each, all in
-   this process: the JSON reports this process's CPU time, which shows the clients are not
-   the bottleneck), sends requests of 75 attributes objects + 75 event objects. The clients
+3. With ``--concurrency`` clients (``bench.common.LeanClient``: one keep-alive connection each,
+   requests sent as prepared bytes so that the load generator takes little of the server's
+   CPU; all in this process: the JSON reports this process's CPU time), sends requests of 75 attributes objects + 75 event objects. The clients
    join 50 ms apart, and the JSON shows how their connections spread over the server's
    processes (``connections_per_server_process``, one count per process of the server):
 
@@ -69,7 +69,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 import psutil
 import psycopg
@@ -77,6 +76,7 @@ from psycopg.types.json import Jsonb
 from sqlalchemy.engine import make_url
 
 from bench.common import (
+    LeanClient,
     RssSampler,
     code_version,
     connections_per_process,
@@ -155,18 +155,17 @@ async def send(
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
     latencies: list[float] = []
 
-    async def client(http: httpx.AsyncClient, delay: float) -> None:
+    async def client(http: LeanClient, delay: float) -> None:
         await asyncio.sleep(delay)
         while not queue.empty():
             payload = queue.get_nowait()
             sent = time.perf_counter()
-            response = await http.post("/users/track", content=payload, headers=headers)
+            status, answer = await http.post("/users/track", payload)
             latencies.append(time.perf_counter() - sent)
-            if response.status_code != 201:
-                raise RuntimeError(f"{response.status_code} {response.text[:300]}")
+            if status != 201:
+                raise RuntimeError(f"{status} {answer[:300]!r}")
 
-    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-    clients = [httpx.AsyncClient(base_url=base, timeout=120, limits=limits) for _ in range(concurrency)]  # fmt: skip
+    clients = [LeanClient(base, headers) for _ in range(concurrency)]
     try:
         cpu, server_cpu = time.process_time(), cpu_seconds(server)
         started = time.perf_counter()
@@ -579,7 +578,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "client_cpu_cores": round(sum(p.client_cpu_s for p in phases.values()) / seconds, 2),
         "server_rss_peak_mb": round(sampler.peak / 2**20, 1),
         "concurrency": args.concurrency,
-        "clients": f"{args.concurrency} httpx.AsyncClient connections in one process",
+        "clients": f"{args.concurrency} keep-alive connections in one process (bench.common.LeanClient)",
         "workers": args.workers,
         "database": database,
         "profiled": bool(args.py_spy),
