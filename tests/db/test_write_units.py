@@ -128,3 +128,39 @@ async def test_a_database_beside_which_no_lock_can_be_made_is_still_written(
     finally:
         taken.rmdir()
     assert await engage_db.lookup(_stored) == ["again", "unlocked"]
+
+
+async def _insert_in_transaction(
+    db: Database, name: str, acquire_timeout: float | None = None
+) -> str:
+    async with db.transaction(acquire_timeout) as conn:
+        await conn.exec_driver_sql(
+            "INSERT INTO datapoints (workspace_id, day, source, count) "
+            "VALUES (?, '2026-12-01', 'test', 1)", (name,)
+        )  # fmt: skip
+    return name
+
+
+async def test_transactions_take_the_same_turns_as_units(engage_db: Database) -> None:
+    """Handlers, jobs and the analytics side write through ``transaction``: their turns are
+    handed over as the units' are, not found by polling in SQLite's busy handler."""
+    other = _writer_lock(engage_db)
+    try:
+        other.acquire()
+        writing = asyncio.create_task(_insert_in_transaction(engage_db, "waits"))
+        await asyncio.sleep(0.3)
+        assert not writing.done()  # the other process's turn
+        other.release()
+        assert await asyncio.wait_for(writing, 10) == "waits"
+        assert other.try_acquire()  # the turn ended with the transaction
+        with pytest.raises(TimeoutError):
+            await _insert_in_transaction(engage_db, "late", acquire_timeout=0.2)
+        other.release()
+        # A unit and a transaction of one process share the lock without waiting for
+        # each other's release.
+        assert await engage_db.write(_insert("unit")) == "unit"
+        assert await _insert_in_transaction(engage_db, "after") == "after"
+        assert other.try_acquire()
+    finally:
+        other.close()
+    assert await engage_db.lookup(_stored) == ["after", "unit", "waits"]

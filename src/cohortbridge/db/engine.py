@@ -125,8 +125,9 @@ class WriterLock:
     SQLite serializes writers itself, but a writer that finds the database locked polls
     (its busy handler sleeps 1, 2, 5, … 100 ms between tries), so two processes that write
     all the time spend much of it asleep. A process blocked in ``flock`` wakes as soon as the
-    other releases. SQLite's own locking still decides: a writer that does not take this lock
-    (a CLI command, the analytics side) is waited for through the busy timeout as before.
+    other releases. Every write of a ``Database`` takes it (units of work and
+    ``Database.transaction`` alike, CLI commands included); SQLite's own locking still
+    decides, so another program writing the file is waited for through the busy timeout.
     """
 
     def __init__(self, path: str) -> None:
@@ -218,7 +219,7 @@ class GroupWriter:
     async def _drain(self) -> None:
         try:
             while self._pending:
-                async with self._engine.connect(), self._turn():
+                async with self._engine.connect(), self.turn():
                     await self._transaction()
         except BaseException as error:
             while self._pending:
@@ -226,8 +227,9 @@ class GroupWriter:
             raise
 
     @contextlib.asynccontextmanager
-    async def _turn(self) -> AsyncIterator[None]:
-        """This process's turn as the database's writer (``WriterLock``), if it has one."""
+    async def turn(self) -> AsyncIterator[None]:
+        """This process's turn as the database's writer (``WriterLock``), if it has one;
+        ``Database.transaction`` takes it too."""
         lock = self._lock
         if lock is None:
             yield
@@ -459,19 +461,17 @@ class Database:
         """A read-write transaction, committed when the block ends without error.
 
         With ``acquire_timeout``, waiting longer than that for a writer connection (SQLite has
-        one) raises ``TimeoutError``.
+        one) or for this process's turn as SQLite's writer raises ``TimeoutError``.
         """
-        if acquire_timeout is None:
-            async with self.writer.begin() as conn:
-                yield conn
-            return
-        async with asyncio.timeout(acquire_timeout):
-            conn = await self.writer.connect()
-        try:
+        async with contextlib.AsyncExitStack() as held:
+            async with asyncio.timeout(acquire_timeout):
+                conn = await held.enter_async_context(self.writer.connect())
+                if self.group is not None:
+                    # SQLite: this process's turn as the database's writer, the group writer's
+                    # lock taken in the same order (the writer connection, then the turn).
+                    await held.enter_async_context(self.group.turn())
             async with conn.begin():
                 yield conn
-        finally:
-            await conn.close()
 
     async def write(
         self, unit: Unit[T], acquire_timeout: float | None = None, *, offload: bool = False
