@@ -6,8 +6,9 @@ What it does, all on this machine (127.0.0.1 only), bounded in size and time:
    ``--db-url`` a throwaway database created on that loopback PostgreSQL server and dropped at
    the end) with one project (``projects.service.create_project`` gives the API key), and a
    second one of the same schema for the raw engine.
-2. Starts the real server, ``python -m cohortbridge.cli serve analytics``, as a subprocess on a
-   free port. The throttle is left at its defaults (1,000 events/s per device or user over
+2. Starts the real server, ``python -m cohortbridge.cli serve analytics --workers 2`` (one
+   process per core; on SQLite they take turns as the writer), as a subprocess on a free
+   port. The throttle is left at its defaults (1,000 events/s per device or user over
    30 s, 500,000 a day): each request carries 500 users × a 4-event session, so a user sends
    at most a few events a minute and nothing is refused (a 429 would abort the run).
 3. With ``--concurrency`` clients (``httpx.AsyncClient``, one keep-alive connection each, all in
@@ -843,7 +844,7 @@ def main() -> None:
         help="a loopback PostgreSQL server, e.g. postgresql+psycopg://postgres@127.0.0.1:5432/"
         "postgres: two throwaway databases are created there and dropped (default: SQLite)",
     )
-    parser.add_argument("--workers", type=int, default=1, help="server worker processes (1)")
+    parser.add_argument("--workers", type=int, default=2, help="server worker processes (2)")
     parser.add_argument(
         "--quick", action="store_true", help=f"{QUICK_USERS:,} users, {QUICK_EVENTS:,} events"
     )
