@@ -134,7 +134,7 @@ def apply(
         _check_push_apps(ex, workspace_id, plan)
         snapshot = read(ex, workspace_id, plan, lock=True)
         writes = compute(snapshot, workspace_id, plan, now)
-    write(ex, workspace_id, writes)
+    write(ex, writes)
     datapoints.record(ex, workspace_id, now, source, writes.points)
     return plan.response()
 
@@ -161,7 +161,7 @@ def compute(snapshot: Snapshot, workspace_id: str, plan: TrackPlan, now: datetim
     return writes
 
 
-def write(ex: Executor, workspace_id: str, writes: Writes) -> None:
+def write(ex: Executor, writes: Writes) -> None:
     """Insert the new profiles, give their rows the real ids, write the rest."""
     ids = _insert_new_profiles(ex, writes)
     if ids:
