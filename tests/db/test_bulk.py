@@ -88,3 +88,28 @@ async def test_a_value_too_long_is_refused_not_cut(db: Database) -> None:
             await call(conn, UPSERT.execute, [(9, "toolong", None, None, None, None, None, None)])
     async with db.read() as conn:
         assert list(await conn.execute(select(things.c.id))) == []
+
+
+async def test_bound_rows_run_later_with_their_stand_ins_replaced(db: Database) -> None:
+    # Bound ahead (a /users/track draft), with stand-in ids -1 and -2 for rows not yet made.
+    bound = UPSERT.bind(db.dialect, [(-1, "a", "x", {"k": 1}, AT, None, None, None),
+                                     (5, "b", "y", None, None, None, None, None),
+                                     (-2, "c", "z", None, None, None, None, None)], "id")  # fmt: skip
+    fixed = bound.with_ids({-1: 10, -2: 11})
+    assert [row[0] for row in bound.rows] == [-1, 5, -2]  # the original is left as it was
+    async with db.transaction() as conn:
+        returned = await call(conn, fixed.execute)
+    assert [tuple(r) for r in returned] == [(10, "x"), (5, "y"), (11, "z")]
+    async with db.read() as conn:
+        stored = {r.id: tuple(r) for r in await conn.execute(select(things))}
+    assert stored[10] == (10, "a", "x", {"k": 1}, AT, None, None, None)
+
+
+async def test_bound_rows_refuse_another_dialect(db: Database) -> None:
+    other = "postgresql" if db.dialect == "sqlite" else "sqlite"
+    bound = UPSERT.bind(other, [(1, None, None, None, None, None, None, None)])
+    with pytest.raises(ValueError, match="bound for"):
+        async with db.transaction() as conn:
+            await call(conn, bound.execute)
+    async with db.read() as conn:
+        assert list(await conn.execute(select(things.c.id))) == []

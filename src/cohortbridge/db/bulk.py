@@ -15,7 +15,7 @@ from datetime import datetime
 from functools import lru_cache
 from itertools import chain
 from operator import itemgetter
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from psycopg.types.json import Jsonb
@@ -105,13 +105,29 @@ class BulkInsert:
 
     def execute(self, ex: Executor, rows: Sequence[Sequence[Any]]) -> list[Any]:
         """Insert ``rows`` (tuples in ``columns`` order); returns the RETURNING rows."""
-        if not rows:
+        return self.bind(ex.dialect, rows).execute(ex)
+
+    def bind(
+        self, dialect: str, rows: Sequence[Sequence[Any]], id_column: str | None = None
+    ) -> Bound:
+        """``rows`` adapted for ``dialect``'s driver, to run later (``Bound``); ``id_column``
+        names the column whose stand-in ids ``Bound.with_ids`` replaces."""
+        at = None if id_column is None else self.columns.index(id_column)
+        return Bound(self, dialect, _adapted(rows, self.adapters(dialect)), at)
+
+    def bind_dicts(
+        self, dialect: str, rows: Sequence[dict[str, Any]], id_column: str | None = None
+    ) -> Bound:
+        pick = itemgetter(*self.columns)
+        return self.bind(dialect, [pick(row) for row in rows], id_column)
+
+    def run(self, ex: Executor, adapted: Sequence[Sequence[Any]]) -> list[Any]:
+        """Insert rows already adapted for ``ex``'s driver (``bind``)."""
+        if not adapted:
             return []
         dialect = ex.dialect
-        adapt = self.adapters(dialect)
         if dialect == "postgresql":
-            return self._execute_arrays(ex, rows, adapt)
-        adapted = _adapted(rows, adapt)
+            return self._execute_arrays(ex, adapted)
         if not self.returning:
             # One single-row statement, prepared once, stepped per row by the driver in C.
             ex.many(self._sql(dialect, 1), adapted)
@@ -124,18 +140,14 @@ class BulkInsert:
             returned.extend(ex.rows(sql, list(chain.from_iterable(chunk))))
         return returned
 
-    def _execute_arrays(
-        self, ex: Executor, rows: Sequence[Sequence[Any]], adapt: list[Callable[[Any], Any] | None]
-    ) -> list[Any]:
+    def _execute_arrays(self, ex: Executor, rows: Sequence[Sequence[Any]]) -> list[Any]:
         # One array per column: the statement's text is the same for any number of rows, so
         # psycopg parses it once and PostgreSQL may prepare it; measured twice as fast as a
         # multi-row VALUES of 1,000 rows.
         returned: list[Any] = []
         sql = _render_arrays(self)
         for start in range(0, len(rows), ARRAY_ROWS):
-            columns = zip(*rows[start : start + ARRAY_ROWS], strict=True)
-            params = [list(c) if f is None else [f(v) for v in c]
-                      for f, c in zip(adapt, columns, strict=True)]  # fmt: skip
+            params = [list(c) for c in zip(*rows[start : start + ARRAY_ROWS], strict=True)]
             if self.returning:
                 returned.extend(ex.rows(sql, params))
             else:
@@ -143,12 +155,49 @@ class BulkInsert:
         return returned
 
 
+class _Statement(Protocol):
+    def run(self, ex: Executor, adapted: Sequence[Sequence[Any]]) -> list[Any]: ...
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A statement and its rows, already adapted for one dialect's driver.
+
+    Binding is Python work (picking, converting times and documents); running a ``Bound`` is
+    only the driver's. A /users/track request on SQLite binds its writes before it waits for
+    the single writer, so that the writer's turn is spent writing.
+    """
+
+    statement: _Statement
+    dialect: str
+    rows: Sequence[Sequence[Any]]
+    # The column of the rows' ids that may still be stand-ins (``with_ids``).
+    id_column: int | None = None
+
+    def execute(self, ex: Executor) -> list[Any]:
+        if ex.dialect != self.dialect:
+            raise ValueError(f"rows bound for {self.dialect}, run on {ex.dialect}")
+        return self.statement.run(ex, self.rows)
+
+    def with_ids(self, ids: dict[Any, Any]) -> Bound:
+        """The same statement with the stand-ins of ``id_column`` found in ``ids`` replaced
+        (as new rows: this one may run again, e.g. when its transaction is retried)."""
+        at = self.id_column
+        if at is None or not ids:
+            return self
+        rows = [
+            (*row[:at], ids[row[at]], *row[at + 1 :]) if row[at] in ids else row
+            for row in self.rows
+        ]
+        return Bound(self.statement, self.dialect, rows, at)
+
+
 def _adapted(
     rows: Sequence[Sequence[Any]], adapt: list[Callable[[Any], Any] | None]
 ) -> Sequence[Sequence[Any]]:
     """``rows`` with each value as the driver stores it, converted column by column: most
     columns need nothing, and a per-value loop in Python cost more than SQLite's writes."""
-    if all(f is None for f in adapt):
+    if not rows or all(f is None for f in adapt):
         return rows
     columns: list[Sequence[Any]] = list(zip(*rows, strict=True))
     for i, f in enumerate(adapt):
@@ -217,11 +266,34 @@ class BulkUpdate:
 
     def execute(self, ex: Executor, rows: Sequence[Sequence[Any]]) -> None:
         """``rows`` are tuples of ``columns`` values followed by the key."""
-        if not rows:
-            return
-        dialect = ex.dialect
+        self.bind(ex.dialect, rows).execute(ex)
+
+    def bind(self, dialect: str, rows: Sequence[Sequence[Any]]) -> Bound:
         adapt = _adapters(self.table, self.columns, dialect)
-        ex.many(_render_update(self, dialect), _adapted(rows, [*adapt, None]))
+        return Bound(self, dialect, _adapted(rows, [*adapt, None]))
+
+    def run(self, ex: Executor, adapted: Sequence[Sequence[Any]]) -> list[Any]:
+        if adapted:
+            ex.many(_render_update(self, ex.dialect), adapted)
+        return []
+
+
+@dataclass(frozen=True)
+class Many:
+    """A statement (a ``render`` template) run once per row by the driver's ``executemany``,
+    for writes that fit neither ``BulkInsert`` nor ``BulkUpdate``; rows need no adapting."""
+
+    template: str
+
+    def bind(
+        self, dialect: str, rows: Sequence[Sequence[Any]], id_column: int | None = None
+    ) -> Bound:
+        return Bound(self, dialect, rows, id_column)
+
+    def run(self, ex: Executor, adapted: Sequence[Sequence[Any]]) -> list[Any]:
+        if adapted:
+            ex.many(render(self.template, ex.dialect), adapted)
+        return []
 
 
 @lru_cache(maxsize=64)

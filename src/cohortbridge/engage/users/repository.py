@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cohortbridge.db import bulk
 from cohortbridge.db import dialect as d
-from cohortbridge.db.bulk import BulkInsert, BulkUpdate, Updates
+from cohortbridge.db.bulk import Bound, BulkInsert, BulkUpdate, Many, Updates
 from cohortbridge.db.unit import Executor
 from cohortbridge.engage.users.logic.identifiers import Alias
 from cohortbridge.engage.users.models import (
@@ -190,7 +190,16 @@ def insert_profiles(ex: Executor, rows: list[dict[str, Any]]) -> dict[str, int]:
 
     Returns ``{braze_id: id}`` of the rows actually inserted.
     """
-    return {row[0]: row[1] for row in _INSERT_PROFILES.execute_dicts(ex, rows)}
+    return inserted_profiles(ex, bind_profiles(ex.dialect, rows))
+
+
+def bind_profiles(dialect: str, rows: list[dict[str, Any]]) -> Bound:
+    return _INSERT_PROFILES.bind_dicts(dialect, rows)
+
+
+def inserted_profiles(ex: Executor, bound: Bound) -> dict[str, int]:
+    """Run ``bind_profiles``: ``{braze_id: id}`` of the rows actually inserted."""
+    return {row[0]: row[1] for row in bound.execute(ex)}
 
 
 STATE_WRITES = (*STATE_COLUMNS, "standard", "custom_attributes", "updated_at")
@@ -199,14 +208,21 @@ STATE_WRITES = (*STATE_COLUMNS, "standard", "custom_attributes", "updated_at")
 def update_states(ex: Executor, rows: list[dict[str, Any]]) -> None:
     """Write back profiles' writable state: rows carry ``pid`` and the state columns to set
     (any of ``STATE_WRITES``); one statement per set of columns."""
+    for bound in bind_states(ex.dialect, rows):
+        bound.execute(ex)
+
+
+def bind_states(dialect: str, rows: list[dict[str, Any]]) -> list[Bound]:
     by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for row in sorted(rows, key=itemgetter("pid")):
         columns = tuple(name for name in STATE_WRITES if name in row)
         by_columns.setdefault(columns, []).append(row)
+    bound = []
     for columns, group in by_columns.items():
         if columns:
             pick = itemgetter(*columns, "pid")
-            _state_update(columns).execute(ex, [pick(row) for row in group])
+            bound.append(_state_update(columns).bind(dialect, [pick(row) for row in group]))
+    return bound
 
 
 @lru_cache(maxsize=256)
@@ -222,7 +238,12 @@ _INSERT_ALIASES = BulkInsert(
 
 def insert_aliases(ex: Executor, rows: list[dict[str, Any]]) -> int:
     """Insert aliases whose (label, name) is free; returns how many were inserted."""
-    return len(_INSERT_ALIASES.execute_dicts(ex, rows))
+    return len(bind_aliases(ex.dialect, rows).execute(ex))
+
+
+def bind_aliases(dialect: str, rows: list[dict[str, Any]]) -> Bound:
+    """``insert_aliases`` to run later: it returns one row per alias inserted."""
+    return _INSERT_ALIASES.bind_dicts(dialect, rows, "profile_id")
 
 
 def _stats_updates(table: str, *, revenue: bool) -> Updates:
@@ -278,45 +299,50 @@ _PURCHASE_DAYS = BulkInsert(
 )  # fmt: skip
 
 
-def insert_events(ex: Executor, rows: list[dict[str, Any]]) -> None:
-    _INSERT_EVENTS.execute_dicts(ex, rows)
+# The writes of a request's history, bound ahead (``Bound``): rows of profiles the request
+# creates carry stand-in ids in ``profile_id`` until then (``Bound.with_ids``).
+def bind_events(dialect: str, rows: list[dict[str, Any]]) -> Bound:
+    return _INSERT_EVENTS.bind_dicts(dialect, rows, "profile_id")
 
 
-def insert_purchases(ex: Executor, rows: list[dict[str, Any]]) -> None:
-    _INSERT_PURCHASES.execute_dicts(ex, rows)
+def bind_purchases(dialect: str, rows: list[dict[str, Any]]) -> Bound:
+    return _INSERT_PURCHASES.bind_dicts(dialect, rows, "profile_id")
 
 
 # Stats rows are aggregated per key by the caller (one statement may not touch a key twice on
 # PostgreSQL) and sorted so that concurrent writers lock rows in the same order.
-def add_event_stats(ex: Executor, rows: list[dict[str, Any]]) -> None:
-    _EVENT_STATS.execute_dicts(ex, sorted(rows, key=itemgetter("profile_id", "name")))
+def bind_event_stats(dialect: str, rows: list[dict[str, Any]]) -> Bound:
+    key = itemgetter("profile_id", "name")
+    return _EVENT_STATS.bind_dicts(dialect, sorted(rows, key=key), "profile_id")
 
 
-def add_event_days(ex: Executor, rows: list[dict[str, Any]]) -> None:
+def bind_event_days(dialect: str, rows: list[dict[str, Any]]) -> Bound:
     key = itemgetter("profile_id", "name", "day")
-    _EVENT_DAYS.execute_dicts(ex, sorted(rows, key=key))
+    return _EVENT_DAYS.bind_dicts(dialect, sorted(rows, key=key), "profile_id")
 
 
-def add_purchase_stats(ex: Executor, rows: list[dict[str, Any]]) -> None:
+def bind_purchase_stats(dialect: str, rows: list[dict[str, Any]]) -> Bound:
     key = itemgetter("profile_id", "product_id")
-    _PURCHASE_STATS.execute_dicts(ex, sorted(rows, key=key))
+    return _PURCHASE_STATS.bind_dicts(dialect, sorted(rows, key=key), "profile_id")
 
 
-def add_purchase_days(ex: Executor, rows: list[dict[str, Any]]) -> None:
+def bind_purchase_days(dialect: str, rows: list[dict[str, Any]]) -> Bound:
     key = itemgetter("profile_id", "product_id", "day")
-    _PURCHASE_DAYS.execute_dicts(ex, sorted(rows, key=key))
+    return _PURCHASE_DAYS.bind_dicts(dialect, sorted(rows, key=key), "profile_id")
 
 
-_ADD_REVENUE = (
+_ADD_REVENUE = Many(
     "UPDATE profiles SET total_revenue = profiles.total_revenue + {mark} WHERE id = {mark}"
 )
 
 
 def add_revenue(ex: Executor, amounts: dict[int, float]) -> None:
-    if not amounts:
-        return
-    sql = bulk.render(_ADD_REVENUE, ex.dialect)
-    ex.many(sql, [(amount, pid) for pid, amount in sorted(amounts.items())])
+    bind_revenue(ex.dialect, amounts).execute(ex)
+
+
+def bind_revenue(dialect: str, amounts: dict[int, float]) -> Bound:
+    rows = [(amount, pid) for pid, amount in sorted(amounts.items())]
+    return _ADD_REVENUE.bind(dialect, rows, id_column=1)
 
 
 _UPSERT_DEVICES = BulkInsert(
@@ -333,7 +359,12 @@ _UPSERT_DEVICES = BulkInsert(
 def upsert_devices(ex: Executor, rows: list[dict[str, Any]]) -> None:
     """Attach devices (with their push tokens) to profiles; a known device moves to its new
     profile, as a token re-registered under another user does."""
-    _UPSERT_DEVICES.execute_dicts(ex, sorted(rows, key=lambda r: str(r["device_id"])))
+    bind_devices(ex.dialect, rows).execute(ex)
+
+
+def bind_devices(dialect: str, rows: list[dict[str, Any]]) -> Bound:
+    rows = sorted(rows, key=lambda r: str(r["device_id"]))
+    return _UPSERT_DEVICES.bind_dicts(dialect, rows, "profile_id")
 
 
 # --- other operations (not hot paths: SQLAlchemy Core) ---

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import orjson
 
+from cohortbridge.db.bulk import Bound
 from cohortbridge.db.unit import Executor
 from cohortbridge.engage.datapoints import service as datapoints
 from cohortbridge.engage.errors import BrazeError, RetryTransaction
@@ -63,6 +64,18 @@ class Writes:
     points: int = 0
 
 
+@dataclass(frozen=True)
+class Statements:
+    """A request's ``Writes`` bound for the driver (``bind``): what is left to do in the
+    write transaction is the driver's work."""
+
+    new: dict[Key, NewProfile]
+    profiles: Bound
+    aliases: Bound  # of the profiles created: each must be inserted
+    rest: tuple[Bound, ...]  # in the order they run
+    points: int
+
+
 @dataclass
 class Batch:
     workspace_id: str
@@ -89,7 +102,7 @@ class Draft:
 
     plan: TrackPlan
     snapshot: Snapshot
-    writes: Writes
+    statements: Statements
     now: datetime
 
 
@@ -112,7 +125,8 @@ def draft(ex: Executor, workspace_id: str, plan: TrackPlan) -> TrackPlan | Draft
         return plan
     now = utcnow()
     snapshot = read(ex, workspace_id, plan, lock=False)
-    return Draft(plan, snapshot, compute(snapshot, workspace_id, plan, now), now)
+    statements = bind(ex.dialect, compute(snapshot, workspace_id, plan, now))
+    return Draft(plan, snapshot, statements, now)
 
 
 def apply(
@@ -126,16 +140,18 @@ def apply(
     if isinstance(prepared, Draft):
         plan, now = prepared.plan, prepared.now
         snapshot = read(ex, workspace_id, plan, lock=True)
-        # Computed from the same reads, the writes would be the same: use the draft's.
-        same = snapshot == prepared.snapshot
-        writes = prepared.writes if same else compute(snapshot, workspace_id, plan, now)
+        if snapshot == prepared.snapshot:
+            # Computed from the same reads, the writes would be the same: use the draft's.
+            statements = prepared.statements
+        else:
+            statements = bind(ex.dialect, compute(snapshot, workspace_id, plan, now))
     else:
         plan, now = prepared, utcnow()
         _check_push_apps(ex, workspace_id, plan)
         snapshot = read(ex, workspace_id, plan, lock=True)
-        writes = compute(snapshot, workspace_id, plan, now)
-    write(ex, writes)
-    datapoints.record(ex, workspace_id, now, source, writes.points)
+        statements = bind(ex.dialect, compute(snapshot, workspace_id, plan, now))
+    write(ex, statements)
+    datapoints.record(ex, workspace_id, now, source, statements.points)
     return plan.response()
 
 
@@ -161,56 +177,49 @@ def compute(snapshot: Snapshot, workspace_id: str, plan: TrackPlan, now: datetim
     return writes
 
 
-def write(ex: Executor, writes: Writes) -> None:
-    """Insert the new profiles, give their rows the real ids, write the rest."""
-    ids = _insert_new_profiles(ex, writes)
-    if ids:
-        writes = _with_ids(writes, ids)
-    if repo.insert_aliases(ex, writes.aliases) != len(writes.aliases):
+def bind(dialect: str, writes: Writes) -> Statements:
+    """``writes`` as statements for ``dialect``'s driver, in the order ``write`` runs them."""
+    return Statements(
+        new=writes.new,
+        profiles=repo.bind_profiles(dialect, writes.profiles),
+        aliases=repo.bind_aliases(dialect, writes.aliases),
+        rest=(
+            # Aliases written as attributes: a pair or label already taken is not applied
+            # (spec §4).
+            repo.bind_aliases(dialect, writes.attribute_aliases),
+            *repo.bind_states(dialect, writes.states),
+            repo.bind_devices(dialect, writes.devices),
+            repo.bind_events(dialect, writes.events),
+            repo.bind_event_stats(dialect, writes.event_stats),
+            repo.bind_event_days(dialect, writes.event_days),
+            repo.bind_purchases(dialect, writes.purchases),
+            repo.bind_purchase_stats(dialect, writes.purchase_stats),
+            repo.bind_purchase_days(dialect, writes.purchase_days),
+            repo.bind_revenue(dialect, writes.revenue),
+        ),
+        points=writes.points,
+    )
+
+
+def write(ex: Executor, statements: Statements) -> None:
+    """Insert the new profiles, give their rows the real ids (new rows: a draft's statements
+    are used again if its transaction is retried), write the rest."""
+    ids = _insert_new_profiles(ex, statements)
+    aliases = statements.aliases.with_ids(ids)
+    if len(aliases.execute(ex)) != len(aliases.rows):
         raise RetryTransaction("an alias was created concurrently")
-    # Aliases written as attributes: a pair or label already taken is not applied (spec §4).
-    repo.insert_aliases(ex, writes.attribute_aliases)
-    repo.update_states(ex, writes.states)
-    repo.upsert_devices(ex, writes.devices)
-    repo.insert_events(ex, writes.events)
-    repo.add_event_stats(ex, writes.event_stats)
-    repo.add_event_days(ex, writes.event_days)
-    repo.insert_purchases(ex, writes.purchases)
-    repo.add_purchase_stats(ex, writes.purchase_stats)
-    repo.add_purchase_days(ex, writes.purchase_days)
-    repo.add_revenue(ex, writes.revenue)
+    for bound in statements.rest:
+        bound.with_ids(ids).execute(ex)
 
 
-def _insert_new_profiles(ex: Executor, writes: Writes) -> dict[int, int]:
+def _insert_new_profiles(ex: Executor, statements: Statements) -> dict[int, int]:
     """``{stand-in id: id}`` of the profiles created."""
-    if not writes.profiles:
+    if not statements.profiles.rows:
         return {}
-    inserted = repo.insert_profiles(ex, writes.profiles)
-    if len(inserted) != len(writes.profiles):
+    inserted = repo.inserted_profiles(ex, statements.profiles)
+    if len(inserted) != len(statements.profiles.rows):
         raise RetryTransaction("an external id was created concurrently")
-    return {c.stand_in: inserted[c.braze_id] for c in writes.new.values()}
-
-
-def _with_ids(writes: Writes, ids: dict[int, int]) -> Writes:
-    """``writes`` with the created profiles' real ids: new rows, as a draft's writes are
-    used again if its transaction is retried."""
-
-    def fixed(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return [
-            {**row, "profile_id": ids[pid]} if (pid := row["profile_id"]) is not None and pid < 0
-            else row
-            for row in rows
-        ]  # fmt: skip
-
-    return replace(
-        writes,
-        aliases=fixed(writes.aliases), attribute_aliases=fixed(writes.attribute_aliases),
-        devices=fixed(writes.devices), events=fixed(writes.events),
-        event_stats=fixed(writes.event_stats), event_days=fixed(writes.event_days),
-        purchases=fixed(writes.purchases), purchase_stats=fixed(writes.purchase_stats),
-        purchase_days=fixed(writes.purchase_days),
-        revenue={ids.get(pid, pid): amount for pid, amount in writes.revenue.items()},
-    )  # fmt: skip
+    return {c.stand_in: inserted[c.braze_id] for c in statements.new.values()}
 
 
 def _plan_new_profiles(batch: Batch, plan: TrackPlan) -> None:
