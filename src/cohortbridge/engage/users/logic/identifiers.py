@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 IdentKind = Literal["external_id", "user_alias", "braze_id", "email", "phone", "device_id"]
 
@@ -33,17 +32,17 @@ class InvalidObject(ValueError):
 Alias = tuple[str, str]  # (alias_label, alias_name)
 
 
-@dataclass(frozen=True)
-class Ident:
+# Identifiers and targets are named tuples: a request makes two of each per object, and a
+# tuple is made in half the time of a frozen dataclass.
+class Ident(NamedTuple):
     kind: IdentKind
     value: str | Alias
 
     def key(self) -> tuple[str, str | Alias]:
-        return (self.kind, self.value)
+        return self
 
 
-@dataclass(frozen=True)
-class Target:
+class Target(NamedTuple):
     """The profile an object addresses and whether it may be created when missing."""
 
     ident: Ident

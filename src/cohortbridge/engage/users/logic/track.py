@@ -43,7 +43,7 @@ class TrackRejected(Exception):
         self.errors = errors
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class EventWrite:
     target: Target
     name: str
@@ -52,7 +52,7 @@ class EventWrite:
     properties: dict[str, Any] | None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class PurchaseWrite:
     target: Target
     product_id: str
@@ -64,7 +64,7 @@ class PurchaseWrite:
     properties: dict[str, Any] | None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class AttributeWrite:
     target: Target
     update: AttributeUpdate
@@ -190,18 +190,18 @@ def parse_purchase(obj: dict[str, Any], now: datetime) -> PurchaseWrite:
     )
 
 
-def parse_attributes(obj: dict[str, Any]) -> AttributeWrite:
+def parse_attributes(obj: dict[str, Any], index: int = 0) -> AttributeWrite:
     flag = obj.get("push_token_import")
     if flag is not None and not isinstance(flag, bool):
         raise InvalidObject("BAD_PUSH_TOKEN_IMPORT")
     if flag:
-        return _push_token_import(obj)
+        return _push_token_import(obj, index)
     target = target_of(obj)
     has_primary = target.ident.kind not in ("email", "phone")
-    return AttributeWrite(target=target, update=parse_update(obj, has_primary))
+    return AttributeWrite(target, parse_update(obj, has_primary), index)
 
 
-def _push_token_import(obj: dict[str, Any]) -> AttributeWrite:
+def _push_token_import(obj: dict[str, Any], index: int) -> AttributeWrite:
     tokens = parse_push_tokens(obj.get("push_tokens"))
     if not tokens:
         raise InvalidObject("BAD_PUSH_TOKEN_IMPORT")
@@ -210,15 +210,14 @@ def _push_token_import(obj: dict[str, Any]) -> AttributeWrite:
     update.push_tokens = tokens
     if obj.get("user_alias") is not None:
         update.alias = parse_alias(obj["user_alias"])
-    return AttributeWrite(target=target, update=update)
+    return AttributeWrite(target, update, index)
 
 
 def _parse_into(
     plan: TrackPlan, array: str, obj: dict[str, Any], now: datetime, index: int
 ) -> None:
     if array == "attributes":
-        write = parse_attributes(obj)
-        plan.attributes.append(AttributeWrite(write.target, write.update, index))
+        plan.attributes.append(parse_attributes(obj, index))
     elif array == "events":
         plan.events.append(parse_event(obj, now))
     else:
