@@ -27,12 +27,25 @@ async def _apply(db: Database, workspace_id: str, prepared: Any) -> dict[str, An
     return await db.write(unit)
 
 
+# Reads by external id alone (one query for ids and states), and by ids then states.
+BY_EXTERNAL_ID = {"attributes": [{"external_id": "u", "n": {"inc": 10}}]}
+MIXED = {
+    "attributes": [{"external_id": "u", "n": {"inc": 10}}],
+    "events": [{"external_id": "v", "name": "open", "time": "2026-11-01T00:00:00Z"}],
+}
+
+
+@pytest.mark.parametrize("body", [BY_EXTERNAL_ID, MIXED], ids=["external-ids", "mixed"])
 async def test_a_stale_draft_is_recomputed_and_loses_no_write(
-    engage_db: Database, workspace: dict[str, Any], engage: httpx.AsyncClient, auth: dict[str, str]
+    engage_db: Database,
+    workspace: dict[str, Any],
+    engage: httpx.AsyncClient,
+    auth: dict[str, str],
+    body: dict[str, Any],
 ) -> None:
     ws = workspace["workspace_id"]
     await _apply(engage_db, ws, track.prepare({"attributes": [{"external_id": "u", "n": 1}]}))
-    draft = await _draft(engage_db, ws, {"attributes": [{"external_id": "u", "n": {"inc": 10}}]})
+    draft = await _draft(engage_db, ws, body)
     assert isinstance(draft, Draft)
     # Another request writes the profile between the draft's reads and its transaction.
     other = {"attributes": [{"external_id": "u", "n": {"inc": 100}, "tag": "x"}]}

@@ -152,6 +152,24 @@ def state_rows(ex: Executor, ids: Sequence[int], *, lock: bool) -> list[Any]:
 
 
 _STATE_NAMES = ("id", "standard", "custom_attributes", *STATE_COLUMNS)
+_STATE_BY_EXTERNAL_ID = (
+    "SELECT external_id, id, standard, custom_attributes, "
+    + ", ".join(STATE_COLUMNS)
+    + " FROM profiles WHERE workspace_id = {mark} AND external_id IN ({marks}) ORDER BY id"
+)
+
+
+def states_by_external_id(
+    ex: Executor, workspace_id: str, external_ids: Sequence[str], *, lock: bool
+) -> list[Any]:
+    """``ids_by_external_id`` and ``state_rows`` of those profiles in one query: rows of the
+    external id followed by a ``state_rows`` row."""
+    if not external_ids:
+        return []
+    template = _STATE_BY_EXTERNAL_ID
+    if lock and ex.dialect == "postgresql":
+        template += " FOR UPDATE"
+    return bulk.fetch_in(ex, template, (workspace_id,), sorted(external_ids))
 
 
 def decode_states(rows: Sequence[Any]) -> dict[int, dict[str, Any]]:

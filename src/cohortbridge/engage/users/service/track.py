@@ -16,7 +16,7 @@ from cohortbridge.engage.datapoints import service as datapoints
 from cohortbridge.engage.errors import BrazeError, RetryTransaction
 from cohortbridge.engage.users import repository as repo
 from cohortbridge.engage.users.logic.attributes import ProfileState, apply_update
-from cohortbridge.engage.users.logic.identifiers import Target
+from cohortbridge.engage.users.logic.identifiers import Ident, Target
 from cohortbridge.engage.users.logic.track import TrackPlan, TrackRejected, plan_track
 from cohortbridge.engage.users.service.resolve import Key, find_ids
 from cohortbridge.engage.workspaces import repository as workspace_repo
@@ -158,9 +158,25 @@ def apply(
 def read(ex: Executor, workspace_id: str, plan: TrackPlan, *, lock: bool) -> Snapshot:
     """``lock`` takes row locks on PostgreSQL: concurrent requests on one profile must not
     lose writes."""
-    ids = find_ids(ex, workspace_id, [t.ident for t in plan.targets()])
+    idents = [t.ident for t in plan.targets()]
+    external_ids = _all_external_ids(plan, idents)
+    if external_ids is not None:
+        rows = repo.states_by_external_id(ex, workspace_id, external_ids, lock=lock)
+        return Snapshot({("external_id", r[0]): r[1] for r in rows}, [r[1:] for r in rows])
+    ids = find_ids(ex, workspace_id, idents)
     existing = {ids[k] for w in plan.attributes if (k := w.target.ident.key()) in ids}
     return Snapshot(ids, repo.state_rows(ex, sorted(existing), lock=lock))
+
+
+def _all_external_ids(plan: TrackPlan, idents: list[Ident]) -> list[str] | None:
+    """The external ids of the common request, where every object names its profile by
+    external id and each profile named gets attributes: its ids and states are one query."""
+    named = {i.value for i in idents if i.kind == "external_id"}
+    only_external_ids = len(set(idents)) == len(named)
+    attributes_for_each = len({w.target.ident for w in plan.attributes}) == len(named)
+    if not (only_external_ids and attributes_for_each):
+        return None
+    return sorted(str(value) for value in named)
 
 
 def compute(snapshot: Snapshot, workspace_id: str, plan: TrackPlan, now: datetime) -> Writes:
