@@ -85,7 +85,8 @@ class Batch:
     states: dict[int, ProfileState] = field(default_factory=dict)
     # The stored state of existing profiles, to write back only the columns that change.
     stored: dict[int, dict[str, Any]] = field(default_factory=dict)
-    changed: set[int] = field(default_factory=set)
+    # Existing profiles written to, with the standard columns their objects set.
+    changed: dict[int, set[str]] = field(default_factory=dict)
     aliases: list[dict[str, Any]] = field(default_factory=list)
 
     def profile_id(self, target: Target) -> int | None:
@@ -252,12 +253,10 @@ def _plan_new_profiles(batch: Batch, plan: TrackPlan) -> None:
 
 def _apply_attributes(batch: Batch, plan: TrackPlan, loaded: dict[int, dict[str, Any]]) -> int:
     for pid, row in loaded.items():
-        # As stored (updates may change nested values of the documents in place).
-        batch.stored[pid] = {
-            **{name: row[name] for name in repo.STATE_COLUMNS},
-            "standard": row["standard_json"] or orjson.dumps(row["standard"]),
-            "custom_attributes": row["custom_json"] or orjson.dumps(row["custom_attributes"]),
-        }
+        # The documents' text as stored, taken before updates change them in place.
+        row["standard_json"] = row["standard_json"] or orjson.dumps(row["standard"])
+        row["custom_json"] = row["custom_json"] or orjson.dumps(row["custom_attributes"])
+        batch.stored[pid] = row
         batch.states[pid] = ProfileState(
             columns={name: row[name] for name in repo.STATE_COLUMNS},
             document=row["standard"],
@@ -270,7 +269,7 @@ def _apply_attributes(batch: Batch, plan: TrackPlan, loaded: dict[int, dict[str,
             continue
         if key in batch.ids and batch.ids[key] in batch.states:
             state = batch.states[batch.ids[key]]
-            batch.changed.add(batch.ids[key])
+            batch.changed.setdefault(batch.ids[key], set()).update(write.update.columns)
         elif key in batch.new:
             state = batch.new[key].state
         else:
@@ -365,26 +364,31 @@ def _new_profiles(batch: Batch, writes: Writes) -> None:
 
 def _state_rows(batch: Batch) -> list[dict[str, Any]]:
     return [
-        {"pid": pid, **_changes(batch.stored[pid], batch.states[pid]), "updated_at": batch.now}
+        {
+            "pid": pid,
+            **_changes(batch.stored[pid], batch.states[pid], batch.changed[pid]),
+            "updated_at": batch.now,
+        }
         for pid in sorted(batch.changed)
     ]
 
 
-def _changes(stored: dict[str, Any], state: ProfileState) -> dict[str, Any]:
-    """The state columns whose value differs from the stored one.
+def _changes(stored: dict[str, Any], state: ProfileState, written: set[str]) -> dict[str, Any]:
+    """The state columns whose value differs from the stored one (of those ``written``: the
+    others keep the stored value).
 
     Writing only those leaves the indexes on the others (email, phone) untouched.
     """
     changed: dict[str, Any] = {}
-    for name in repo.STATE_COLUMNS:
+    for name in written:
         value = state.columns.get(name)
         old = stored[name]
         if type(value) is not type(old) or value != old:
             changed[name] = value
     # Compared as JSON text: 1, 1.0 and true are equal in Python, not in the document.
-    if orjson.dumps(state.document) != stored["standard"]:
+    if orjson.dumps(state.document) != stored["standard_json"]:
         changed["standard"] = state.document
-    if orjson.dumps(state.custom) != stored["custom_attributes"]:
+    if orjson.dumps(state.custom) != stored["custom_json"]:
         changed["custom_attributes"] = state.custom
     return changed
 
