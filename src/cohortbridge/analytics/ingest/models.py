@@ -37,9 +37,7 @@ event_inserts = Table(
     Column("device_id", String(1024), nullable=False),
     Column("insert_id", String(1024), nullable=False),
     Column("seen_at", UTCDateTime(), nullable=False),
+    # The de-duplication read looks pairs up through this key (repository ``seen_inserts``).
     PrimaryKeyConstraint("project_id", "device_id", "insert_id"),
-    # The de-duplication read asks by insert id: without this it scans the project's ids
-    # (measured: 4.06 s per 2,000-event request at 1,000,000 rows, 56 ms with it).
-    Index(None, "project_id", "insert_id"),
     Index(None, "seen_at"),
 )
