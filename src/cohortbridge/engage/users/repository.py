@@ -120,11 +120,9 @@ def ids_by_device(ex: Executor, workspace_id: str, device_ids: Sequence[str]) ->
     return {row[0]: row[1] for row in rows}
 
 
-_STATE_SELECT = (
-    "SELECT id, standard, custom_attributes, "
-    + ", ".join(STATE_COLUMNS)
-    + " FROM profiles WHERE id IN ({marks})"
-)
+# A profile's writable state as ``state_rows`` returns it (``_STATE_NAMES``).
+_STATE_LIST = "id, standard, custom_attributes, " + ", ".join(STATE_COLUMNS)
+_STATE_SELECT = f"SELECT {_STATE_LIST} FROM profiles WHERE id IN ({{marks}})"
 
 
 def _document(value: Any) -> dict[str, Any]:
@@ -153,9 +151,8 @@ def state_rows(ex: Executor, ids: Sequence[int], *, lock: bool) -> list[Any]:
 
 _STATE_NAMES = ("id", "standard", "custom_attributes", *STATE_COLUMNS)
 _STATE_BY_EXTERNAL_ID = (
-    "SELECT external_id, id, standard, custom_attributes, "
-    + ", ".join(STATE_COLUMNS)
-    + " FROM profiles WHERE workspace_id = {mark} AND external_id IN ({marks}) ORDER BY id"
+    f"SELECT external_id, {_STATE_LIST} FROM profiles "
+    "WHERE workspace_id = {mark} AND external_id IN ({marks}) ORDER BY id"
 )
 
 

@@ -177,7 +177,7 @@ def _all_external_ids(plan: TrackPlan, idents: list[Ident]) -> list[str] | None:
     attributes_for_each = len({w.target.ident for w in plan.attributes}) == len(named)
     if not (only_external_ids and attributes_for_each):
         return None
-    return sorted(str(value) for value in named)
+    return [str(value) for value in named]
 
 
 def compute(snapshot: Snapshot, workspace_id: str, plan: TrackPlan, now: datetime) -> Writes:
