@@ -156,9 +156,9 @@ def export(
                 )  # fmt: skip
             written = 0
             with out.open("wb") as sink:
-                async for users in exports.user_pages(db, row, fields):
-                    sink.write(exports.ndjson(users))
-                    written += len(users)
+                async for users, data in exports.pages(db, row, fields):
+                    sink.write(data)
+                    written += users
                     progress.update(task, completed=written)
             return written
 

@@ -464,6 +464,164 @@ def devices_of(ex: Executor, ids: Sequence[int]) -> list[dict[str, Any]]:
     return _rows_by_id(ex, _DEVICES_OF, ids, names)
 
 
+# --- export lines: the database writes each user's JSON text (segment exports) -------------
+
+
+def export_lines(
+    ex: Executor, ids: Sequence[int], fields: tuple[str, ...], since: Any
+) -> list[str]:
+    """One JSON line per profile of ``ids`` that exists, in id order, with ``fields`` (in that
+    order; logic.export.line_fields) as export_object builds them, except that custom attribute
+    times stay marked (logic.export.unmark_times). Histories list the entries last seen at or
+    after ``since`` (None: all). On SQLite and PostgreSQL alike: ~a third of the time of reading
+    the rows and building the objects in Python (measured: 300,000 users with four fields)."""
+    template, repeats = _line_template(ex.dialect, fields, since is not None)
+    return [
+        row[0]
+        for row in bulk.fetch_in(ex, template, (since,) * repeats, sorted(ids), chunk=EXPORT_CHUNK)
+    ]
+
+
+_MARK, _IN = "\x00mark\x00", "\x00in\x00"
+
+
+@lru_cache(maxsize=64)
+def _line_template(dialect: str, fields: tuple[str, ...], since: bool) -> tuple[str, int]:
+    """The statement (a bulk.fetch_in template) and how many times it takes ``since``."""
+    sql = _SqliteLine() if dialect == "sqlite" else _PostgresLine()
+    pieces = [sql.piece(name, since) for name in fields]
+    text = sql.line(pieces) + " FROM profiles p WHERE p.id " + _IN + " ORDER BY p.id"
+    # bulk.fetch_in formats the template: the JSON text's braces are doubled first.
+    template = text.replace("{", "{{").replace("}", "}}")
+    template = template.replace(_MARK, "{mark}").replace(_IN, "IN ({marks})")
+    return template, text.count(_MARK)
+
+
+_HISTORY_TABLES = {
+    "custom_events": ("profile_event_stats", "name"),
+    "purchases": ("profile_purchase_stats", "product_id"),
+}
+
+
+class _Line:
+    """The SQL text of an export line, field by field; the dialects fill in the parts."""
+
+    # A JSON string of a text column.
+    QUOTE: str
+
+    def piece(self, name: str, since: bool) -> str:
+        if name == "created_at":
+            return self.created_at()
+        if name == "custom_attributes":
+            return self.custom_attributes()
+        if name == "user_aliases":
+            name_, label = self.QUOTE.format("a.alias_name"), self.QUOTE.format("a.alias_label")
+            entry = f"""'{{"alias_name":' || {name_} || ',"alias_label":' || {label} || '}}'"""
+            return self.array(name, entry, "a.alias_label", "profile_aliases a")
+        if name in _HISTORY_TABLES:
+            table, key = _HISTORY_TABLES[name]
+            first, last = self.history_time("h.first_at"), self.history_time("h.last_at")
+            entry = (
+                f"""'{{"name":' || {self.QUOTE.format(f"h.{key}")} || ',"first":"' || {first} """
+                f"""|| '","last":"' || {last} || '","count":' || h.count || '}}'"""
+            )
+            recent = f" AND h.last_at >= {_MARK}" if since else ""
+            return self.array(name, entry, f"h.{key}", f"{table} h", where=recent)
+        return self.plain(name)
+
+    def created_at(self) -> str:
+        raise NotImplementedError
+
+    def custom_attributes(self) -> str:
+        raise NotImplementedError
+
+    def history_time(self, column: str) -> str:
+        raise NotImplementedError
+
+    def array(self, name: str, entry: str, order: str, source: str, *, where: str = "") -> str:
+        """The entries of ``source`` (aliased by its first letter) for the profile, by
+        ``order``."""
+        raise NotImplementedError
+
+    def plain(self, name: str) -> str:
+        raise NotImplementedError
+
+    def line(self, pieces: list[str]) -> str:
+        raise NotImplementedError
+
+
+class _SqliteLine(_Line):
+    """Pieces that end in a comma, or are empty: ``rtrim`` drops the last comma."""
+
+    QUOTE = "json_quote({})"
+
+    @staticmethod
+    def time(column: str, sep: str, tail: str) -> str:
+        # Stored as ``YYYY-MM-DD HH:MM:SS.ffffff``: cut, not parsed (any other text: parsed).
+        cut = f"substr({column}, 1, 10) || '{sep}' || substr({column}, 12, 12)"
+        parsed = f"strftime('%Y-%m-%d{sep}%H:%M:%f', {column})"
+        return f"CASE WHEN length({column}) = 26 THEN {cut} ELSE {parsed} END || '{tail}'"
+
+    def created_at(self) -> str:
+        return f"""'"created_at":"' || {self.time("p.created_at", " ", " UTC")} || '",'"""
+
+    def custom_attributes(self) -> str:
+        spliced = """'"custom_attributes":' || p.custom_attributes || ','"""
+        return f"CASE WHEN p.custom_attributes <> '{{}}' THEN {spliced} ELSE '' END"
+
+    def history_time(self, column: str) -> str:
+        return self.time(column, "T", "Z")
+
+    def array(self, name: str, entry: str, order: str, source: str, *, where: str = "") -> str:
+        # SQLite 3.40 has no ORDER BY inside an aggregate: the rows come in the primary key's
+        # order (profile_id, then ``order``), the Python export's order too. group_concat of
+        # no rows is NULL: no entries, no field.
+        rows = f"FROM {source} WHERE {source[-1]}.profile_id = p.id{where}"
+        return (
+            f"""coalesce((SELECT '"{name}":[' || group_concat({entry}, ',') || '],' {rows}), '')"""
+        )
+
+    def plain(self, name: str) -> str:
+        # json_quote(NULL) is the text null: absent values are tested first.
+        value = f"""'"{name}":' || json_quote(p.{name}) || ','"""
+        return f"CASE WHEN p.{name} IS NULL THEN '' ELSE {value} END"
+
+    def line(self, pieces: list[str]) -> str:
+        return "SELECT rtrim('{' || " + " || ".join(pieces or ["''"]) + ", ',') || '}'"
+
+
+class _PostgresLine(_Line):
+    """Pieces that are NULL when absent: ``concat_ws`` skips them."""
+
+    QUOTE = "to_json({})::text"
+
+    @staticmethod
+    def time(column: str, form: str) -> str:
+        return f"to_char({column} AT TIME ZONE 'UTC', '{form}')"
+
+    def created_at(self) -> str:
+        made = self.time("p.created_at", "YYYY-MM-DD HH24:MI:SS.MS")
+        return f"""'"created_at":"' || {made} || ' UTC"'"""
+
+    def custom_attributes(self) -> str:
+        spliced = """'"custom_attributes":' || p.custom_attributes::text"""
+        return f"CASE WHEN p.custom_attributes <> '{{}}'::jsonb THEN {spliced} END"
+
+    def history_time(self, column: str) -> str:
+        return self.time(column, 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+
+    def array(self, name: str, entry: str, order: str, source: str, *, where: str = "") -> str:
+        rows = f"FROM {source} WHERE {source[-1]}.profile_id = p.id{where}"
+        joined = f"""'"{name}":[' || string_agg({entry}, ',' ORDER BY {order}) || ']'"""
+        return f"(SELECT {joined} {rows})"
+
+    def plain(self, name: str) -> str:
+        return f"""'"{name}":' || to_json(p.{name})::text"""
+
+    def line(self, pieces: list[str]) -> str:
+        return "SELECT '{' || concat_ws(',', " + ", ".join(pieces or ["NULL"]) + ") || '}'"
+
+
 # --- identity operations: identify, merge, alias updates (not hot paths: SQLAlchemy Core) ---
 
 

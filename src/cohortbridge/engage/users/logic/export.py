@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -156,3 +157,38 @@ def columns_for(fields: frozenset[str] | None) -> set[str]:
         if name in wanted:
             columns.add(name)
     return columns
+
+
+# --- export lines written by the database (segment exports of many users) ---------------------
+
+# The fields whose JSON text the database writes itself (``repository.export_lines``): the
+# plain columns, ``created_at`` and the histories' times cut to milliseconds, the stored custom
+# attributes spliced in as they are. The rest (documents inside ``standard``, revenue as a
+# float, devices) is built in Python.
+LINE_FIELDS = frozenset({*_PLAIN_COLUMNS, "created_at", "custom_attributes", "user_aliases",
+                         "custom_events", "purchases"})  # fmt: skip
+# The order export_object writes them in.
+_LINE_ORDER = (*_PLAIN_COLUMNS, "created_at", "custom_attributes", "user_aliases",
+               "custom_events", "purchases")  # fmt: skip
+
+
+def line_fields(fields: frozenset[str]) -> tuple[str, ...] | None:
+    """The fields in export_object's order, or None when the database cannot write them all."""
+    if not fields <= LINE_FIELDS:
+        return None
+    return tuple(name for name in _LINE_ORDER if name in fields)
+
+
+# A stored time inside custom attributes, ``{"$time":"…"}`` (PostgreSQL's text has a space).
+_STORED_TIME = re.compile(rb'\{"\$time": ?("[^"\\]*")\}')
+
+
+def unmark_times(lines: bytes) -> bytes:
+    """What ``plain_value`` does, on whole export lines: each stored time becomes its string.
+
+    Safe on the whole text: in JSON an unescaped quote only opens or closes a string, so the
+    pattern cannot begin inside one (names, ids and values are all quoted), and nothing but a
+    stored time is an object whose one key is ``$time`` (attribute names and nested keys
+    cannot hold ``$``: logic.customs).
+    """
+    return _STORED_TIME.sub(rb"\1", lines)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cohortbridge.db import bulk
@@ -18,6 +19,8 @@ from cohortbridge.engage.users.logic.export import (
     columns_for,
     export_object,
     history,
+    line_fields,
+    unmark_times,
 )
 from cohortbridge.engage.users.logic.identifiers import Ident, InvalidObject, parse_alias
 from cohortbridge.engage.users.service.resolve import existing_ids
@@ -140,3 +143,25 @@ def _export_users(
         for pid in ids
         if pid in rows
     ]
+
+
+async def export_ndjson(
+    conn: AsyncConnection, ids: Sequence[int], fields: frozenset[str], *, history_since: datetime
+) -> tuple[int, bytes]:
+    """Newline-delimited export objects of the profiles of ``ids`` that exist, in id order, and
+    how many: what ``export_users`` gives, as text (segment exports).
+
+    For the fields the database can write (logic.export.LINE_FIELDS) it writes each line
+    itself: building the objects in Python was most of an export's time."""
+    order = line_fields(fields)
+    if order is None:
+        users = await export_users(conn, sorted(ids), fields, history_since=history_since)
+        return len(users), b"".join([orjson.dumps(user) + b"\n" for user in users])
+    lines = await call(conn, _lines, ids, order, history_since)
+    if not lines:
+        return 0, b""
+    return len(lines), unmark_times("\n".join(lines).encode() + b"\n")
+
+
+def _lines(ex: Executor, ids: Sequence[int], fields: tuple[str, ...], since: datetime) -> list[str]:
+    return repo.export_lines(ex, ids, fields, bulk.write_time(ex.dialect, since))
