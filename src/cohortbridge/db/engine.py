@@ -28,6 +28,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from cohortbridge.db.dialect import regexp_ignoring_case
+from cohortbridge.db.processes import ReadProcesses
 from cohortbridge.db.unit import ConnectionExecutor, SqliteExecutor, Unit
 
 T = TypeVar("T")
@@ -430,6 +431,8 @@ class Database:
     reader: AsyncEngine
     group: GroupWriter | None = None
     points: PointReader | None = None
+    # SQLite files: worker processes for long exports' reads, started on first use.
+    processes: ReadProcesses | None = None
     _turns: asyncio.Lock | None = field(default=None, init=False, repr=False)
 
     @property
@@ -450,7 +453,8 @@ class Database:
             path = _sqlite_file(url)
             points = PointReader(path) if path is not None else None
             lock = WriterLock(f"{path}-writer") if path is not None else None
-            return cls(url, writer, reader, GroupWriter(writer, slot, lock), points)
+            processes = ReadProcesses(path) if path is not None else None
+            return cls(url, writer, reader, GroupWriter(writer, slot, lock), points, processes)
         engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size)
         return cls(url, engine, engine)
 
@@ -534,6 +538,8 @@ class Database:
             self.group.close()
         if self.points is not None:
             self.points.close()
+        if self.processes is not None:
+            await asyncio.to_thread(self.processes.close)
         await self.writer.dispose()
         if self.reader is not self.writer:
             await self.reader.dispose()

@@ -482,6 +482,17 @@ def export_lines(
     ]
 
 
+def sqlite_line_statement(
+    ids: Sequence[int], fields: tuple[str, ...], since: Any
+) -> tuple[str, tuple[Any, ...]]:
+    """export_lines' statement and parameters for at most EXPORT_CHUNK ids on SQLite, to run
+    elsewhere (db.processes)."""
+    if len(ids) > EXPORT_CHUNK:
+        raise ValueError(f"at most {EXPORT_CHUNK} ids per statement")
+    template, repeats = _line_template("sqlite", fields, since is not None)
+    return bulk.render(template, "sqlite", len(ids)), ((since,) * repeats + tuple(sorted(ids)))
+
+
 _MARK, _IN = "\x00mark\x00", "\x00in\x00"
 
 

@@ -15,6 +15,7 @@ import re
 import time
 import uuid
 import zipfile
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -31,11 +32,22 @@ from cohortbridge.engage.errors import BrazeError
 from cohortbridge.engage.segments.repository import audience
 from cohortbridge.engage.segments.repository import exports as repo
 from cohortbridge.engage.segments.service.definitions import audience_of, found
-from cohortbridge.engage.users.logic.export import KNOWN_FIELDS
-from cohortbridge.engage.users.service.export import export_ndjson, export_users
+from cohortbridge.engage.users.logic.export import KNOWN_FIELDS, line_fields
+from cohortbridge.engage.users.service.export import (
+    export_ndjson,
+    export_ndjson_in,
+    export_users,
+)
 from cohortbridge.kit.clock import utcnow
 
 PAGE = 5_000  # users per member file (Braze: "~1 file per 5,000 users")
+# Pages read at once: PostgreSQL's backends work in parallel; two SQLite statements building
+# text at once took longer than one after the other (its allocator's lock: 3.8 → 5.4 s for
+# 300,000 users).
+READS_AHEAD = {"postgresql": 2, "sqlite": 1}
+# Pages read in this process before a SQLite export turns to reader processes (db.processes):
+# short exports never start them.
+IN_PROCESS_PAGES = 2
 MAX_CUSTOM_ATTRIBUTES = 500
 HISTORY = timedelta(days=90)  # events and purchases seen in the last 90 days (spec braze §5.5)
 HEARTBEAT = timedelta(seconds=5)
@@ -143,6 +155,8 @@ async def pages(
     segment: RowMapping,
     fields: list[str],
     custom: list[str] | None = None,
+    *,
+    page_size: int = PAGE,
 ) -> AsyncIterator[tuple[int, bytes]]:
     """The segment's members as newline-delimited export objects, a page at a time, in id
     order: (users, text)."""
@@ -150,38 +164,50 @@ async def pages(
     # custom_attributes_to_export picks attributes: those pages are built in Python.
     narrowed = custom is not None and "custom_attributes" not in wanted
     now = utcnow()
+    since = now - HISTORY
+    # A long export on a SQLite file reads its later pages in reader processes.
+    processes = db.processes if not narrowed and line_fields(wanted) is not None else None
 
-    async def page(ids: Sequence[int]) -> tuple[int, bytes]:
+    async def page(ids: Sequence[int], number: int) -> tuple[int, bytes]:
+        if processes is not None and number >= IN_PROCESS_PAGES:
+            done = await export_ndjson_in(processes, ids, wanted, history_since=since)
+            if done is not None:
+                return done
         async with db.read() as conn:
             if not narrowed:
-                return await export_ndjson(conn, ids, wanted, history_since=now - HISTORY)
+                return await export_ndjson(conn, ids, wanted, history_since=since)
             asked = wanted | {"custom_attributes"}
-            users = await export_users(conn, ids, asked, history_since=now - HISTORY)
+            users = await export_users(conn, ids, asked, history_since=since)
         for user in users:
             _narrow(user, wanted, custom)
         return len(users), b"".join([orjson.dumps(user) + b"\n" for user in users])
 
+    def ahead(number: int) -> int:
+        if processes is not None and number >= IN_PROCESS_PAGES:
+            return processes.workers
+        return READS_AHEAD.get(db.dialect, 1)
+
     # The audience is evaluated once and its ids streamed; each page is read on a connection
-    # of its own, the next one while the caller writes this one: the database's share of a
-    # page (PostgreSQL's process, SQLite's C code outside the GIL) overlaps ours. Never two
-    # reads at once: two SQLite statements building text in parallel took longer than one
-    # after the other (its allocator's lock; 3.8 s → 5.4 s for 300,000 users).
+    # of its own while the caller writes the one before: the database's share of a page
+    # (PostgreSQL's processes, SQLite's C code outside the GIL) overlaps ours.
     async with db.read() as id_conn:
         tree, scope = await audience_of(id_conn, segment, now)
-        reading: asyncio.Task[tuple[int, bytes]] | None = None
+        reading: deque[asyncio.Task[tuple[int, bytes]]] = deque()
         try:
-            async for ids in audience.stream_members(id_conn, tree, scope, PAGE):
-                done = None if reading is None else await reading
-                reading = asyncio.create_task(page(ids))
+            number = 0
+            async for ids in audience.stream_members(id_conn, tree, scope, page_size):
+                done = await reading.popleft() if len(reading) >= ahead(number) else None
+                reading.append(asyncio.create_task(page(ids, number)))
+                number += 1
                 if done is not None:
                     yield done
-            if reading is not None:
-                done = await reading
-                reading = None
+            while reading:
+                done = await reading[0]
+                reading.popleft()
                 yield done
         finally:
-            if reading is not None:
-                reading.cancel()  # the export stopped early: its connection closes as it ends
+            for task in reading:
+                task.cancel()  # the export stopped early: its connection closes as it ends
 
 
 def export_path(exports_dir: Path, object_prefix: str) -> Path:

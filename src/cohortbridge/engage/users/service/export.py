@@ -11,6 +11,7 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cohortbridge.db import bulk
+from cohortbridge.db.processes import ReadProcesses
 from cohortbridge.db.unit import Executor, call
 from cohortbridge.engage.errors import BrazeError
 from cohortbridge.engage.users import repository as repo
@@ -165,3 +166,24 @@ async def export_ndjson(
 
 def _lines(ex: Executor, ids: Sequence[int], fields: tuple[str, ...], since: datetime) -> list[str]:
     return repo.export_lines(ex, ids, fields, bulk.write_time(ex.dialect, since))
+
+
+async def export_ndjson_in(
+    processes: ReadProcesses, ids: Sequence[int], fields: frozenset[str], *,
+    history_since: datetime,
+) -> tuple[int, bytes] | None:  # fmt: skip
+    """``export_ndjson`` read by SQLite reader processes; None when these fields are built in
+    Python (the caller reads them itself)."""
+    order = line_fields(fields)
+    if order is None:
+        return None
+    since = bulk.write_time("sqlite", history_since)
+    ordered = sorted(ids)
+    count, parts = 0, []
+    for start in range(0, len(ordered), repo.EXPORT_CHUNK):
+        chunk = ordered[start : start + repo.EXPORT_CHUNK]
+        sql, params = repo.sqlite_line_statement(chunk, order, since)
+        rows, text = await processes.text(sql, params)
+        count += rows
+        parts.append(text)
+    return count, unmark_times(b"".join(parts))
