@@ -531,11 +531,7 @@ class _Line:
             return self.array(name, entry, "a.alias_label", "profile_aliases a")
         if name in _HISTORY_TABLES:
             table, key = _HISTORY_TABLES[name]
-            first, last = self.history_time("h.first_at"), self.history_time("h.last_at")
-            entry = (
-                f"""'{{"name":' || {self.QUOTE.format(f"h.{key}")} || ',"first":"' || {first} """
-                f"""|| '","last":"' || {last} || '","count":' || h.count || '}}'"""
-            )
+            entry = self.history_entry(f"h.{key}")
             recent = f" AND h.last_at >= {_MARK}" if since else ""
             return self.array(name, entry, f"h.{key}", f"{table} h", where=recent)
         return self.plain(name)
@@ -545,6 +541,14 @@ class _Line:
 
     def custom_attributes(self) -> str:
         raise NotImplementedError
+
+    def history_entry(self, name: str) -> str:
+        """``{"name": …, "first": …, "last": …, "count": …}`` of the history row ``h``."""
+        first, last = self.history_time("h.first_at"), self.history_time("h.last_at")
+        return (
+            f"""'{{"name":' || {self.QUOTE.format(name)} || ',"first":"' || {first} """
+            f"""|| '","last":"' || {last} || '","count":' || h.count || '}}'"""
+        )
 
     def history_time(self, column: str) -> str:
         raise NotImplementedError
@@ -581,7 +585,15 @@ class _SqliteLine(_Line):
         return f"CASE WHEN p.custom_attributes <> '{{}}' THEN {spliced} ELSE '' END"
 
     def history_time(self, column: str) -> str:
-        return self.time(column, "T", "Z")
+        # One substr and one replace: fewer string copies than pasting the parts together.
+        cut = f"replace(substr({column}, 1, 23), ' ', 'T')"
+        parsed = f"strftime('%Y-%m-%dT%H:%M:%f', {column})"
+        return f"CASE WHEN length({column}) = 26 THEN {cut} ELSE {parsed} END || 'Z'"
+
+    def history_entry(self, name: str) -> str:
+        # json_object writes the same compact text as the pieces pasted together, faster.
+        first, last = self.history_time("h.first_at"), self.history_time("h.last_at")
+        return f"json_object('name', {name}, 'first', {first}, 'last', {last}, 'count', h.count)"
 
     def array(self, name: str, entry: str, order: str, source: str, *, where: str = "") -> str:
         # SQLite 3.40 has no ORDER BY inside an aggregate: the rows come in the primary key's
