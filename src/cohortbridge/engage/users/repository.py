@@ -473,8 +473,9 @@ def export_lines(
     """One JSON line per profile of ``ids`` that exists, in id order, with ``fields`` (in that
     order; logic.export.line_fields) as export_object builds them, except that custom attribute
     times stay marked (logic.export.unmark_times). Histories list the entries last seen at or
-    after ``since`` (None: all). On SQLite and PostgreSQL alike: ~a third of the time of reading
-    the rows and building the objects in Python (measured: 300,000 users with four fields)."""
+    after ``since`` (None: all). On SQLite and PostgreSQL alike; 300,000 users with four
+    fields: ~3.3 s of SQLite in one thread, where reading their rows and building the objects in
+    Python took ~10 s."""
     template, repeats = _line_template(ex.dialect, fields, since is not None)
     return [
         row[0]
