@@ -5,8 +5,8 @@ the other (measured: 300,000 users' export lines, 3.8 s one after the other, 5.4
 threads: the library's allocator serialises them); in two processes they take 2.4 s (4.4 s one
 after the other in that run). So a long export reads its pages here, each process on a
 read-only connection of its own, each page a transaction of its own, as the in-process reads
-are. The processes start on first use
-(``spawn``: the server's threads and connections are not inherited) and stop with the database.
+are. The processes start on first use (``spawn``: the server's threads and connections are not
+inherited) and stop with the database.
 """
 
 from __future__ import annotations
