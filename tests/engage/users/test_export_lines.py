@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from itertools import combinations
+from typing import Any
 
 import httpx
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from cohortbridge.db.engine import Database
 from cohortbridge.engage.users.logic.export import LINE_FIELDS, line_fields, unmark_times
@@ -141,3 +144,53 @@ def test_line_fields_in_export_order_or_none() -> None:
     assert line_fields(frozenset({"custom_events", "email", "external_id"})) == (
         "external_id", "email", "custom_events")  # fmt: skip
     assert line_fields(frozenset({"email", "devices"})) is None
+
+
+TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=20)
+NESTED = st.recursive(
+    st.one_of(st.booleans(), st.integers(-(2**40), 2**40), TEXT,
+              st.floats(allow_nan=False, allow_infinity=False),
+              st.just({"$time": "2021-03-04T05:06:07.089Z"})),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(st.text("abcxyz_é", min_size=1, max_size=5), inner, max_size=3),
+    ),
+    max_leaves=8,
+)  # fmt: skip
+ATTRIBUTES = st.dictionaries(
+    st.one_of(st.sampled_from(["first_name", "email", "country", "home_city", "language"]),
+              st.text("abcdefgh", min_size=1, max_size=6)),
+    st.one_of(TEXT, NESTED, st.sampled_from(["2024-05-06T07:08:09Z", "user@example.com"])),
+    max_size=6,
+)  # fmt: skip
+EVENT_NAMES = st.lists(TEXT.filter(bool), max_size=3)
+
+
+async def test_random_profiles_export_the_same_both_ways(
+    engage: httpx.AsyncClient, auth: dict[str, str], engage_db: Database
+) -> None:
+    """Whatever /users/track stored, the database's lines parse to the Python objects."""
+    examples: list[tuple[dict[str, Any], list[str]]] = []
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(ATTRIBUTES, EVENT_NAMES)
+    def collect(attributes: dict[str, Any], names: list[str]) -> None:
+        examples.append((attributes, names))
+
+    collect()
+    now = iso(datetime.now(UTC) - timedelta(hours=1))
+    for index, (attributes, names) in enumerate(examples):
+        body = {
+            "attributes": [{**attributes, "external_id": f"p{index}"}],
+            "events": [{"external_id": f"p{index}", "name": n, "time": now} for n in names],
+        }
+        response = await track(engage, auth, **body)
+        assert response.status_code in (201, 400), response.text
+    ids = await _ids(engage_db)
+    assert ids
+    since = datetime.now(UTC) - timedelta(days=90)
+    async with engage_db.read() as conn:
+        for fields in (frozenset(LINE_FIELDS), frozenset({"external_id", "custom_attributes"})):
+            _, text = await export_ndjson(conn, ids, fields, history_since=since)
+            expected = await export_users(conn, ids, fields, history_since=since)
+            assert [orjson.loads(line) for line in text.splitlines()] == expected
