@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+import orjson
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -461,7 +462,12 @@ class Database:
             lock = WriterLock(f"{path}-writer") if path is not None else None
             processes = ReadProcesses(path) if path is not None else None
             return cls(url, writer, reader, GroupWriter(writer, slot, lock), points, processes)
-        engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size)
+        # JSONB read back through orjson, as SQLite's JSON text is: a number past 64 bits
+        # (PostgreSQL writes -2.3e+24 as -2343253014521943000000000) is a float, which orjson
+        # can write again, not a Python int it refuses (a 500 on /users/export/ids).
+        engine = create_async_engine(
+            url, pool_size=pool_size, max_overflow=pool_size, json_deserializer=orjson.loads
+        )
         return cls(url, engine, engine)
 
     @contextlib.asynccontextmanager

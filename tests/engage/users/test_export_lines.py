@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from cohortbridge.db.engine import Database
 from cohortbridge.engage.users.logic.export import LINE_FIELDS, line_fields, unmark_times
 from cohortbridge.engage.users.service.export import export_ndjson, export_users
-from tests.engage.users.helpers import track
+from tests.engage.users.helpers import export, track
 
 HOSTILE = 'quote " backslash \\ newline \n tab \t bell \u0007 é 😀 {"$time":"2020-01-01"}'
 
@@ -194,3 +194,19 @@ async def test_random_profiles_export_the_same_both_ways(
             _, text = await export_ndjson(conn, ids, fields, history_since=since)
             expected = await export_users(conn, ids, fields, history_since=since)
             assert [orjson.loads(line) for line in text.splitlines()] == expected
+
+
+async def test_numbers_past_64_bits_export_both_ways(
+    engage: httpx.AsyncClient, auth: dict[str, str], engage_db: Database
+) -> None:
+    """PostgreSQL writes such a float without an exponent; it still exports as that float."""
+    attributes = {"external_id": "big", "n": -2.343253014521943e24, "o": {"m": 1.5e300}}
+    assert (await track(engage, auth, attributes=[attributes])).status_code == 201
+    (user,) = await export(engage, auth, external_ids=["big"])
+    assert user["custom_attributes"] == {"n": -2.343253014521943e24, "o": {"m": 1.5e300}}
+    since = datetime.now(UTC) - timedelta(days=90)
+    async with engage_db.read() as conn:
+        _, text = await export_ndjson(
+            conn, await _ids(engage_db), frozenset({"custom_attributes"}), history_since=since
+        )
+    assert orjson.loads(text) == {"custom_attributes": user["custom_attributes"]}
