@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -32,7 +31,7 @@ from cohortbridge.engage.errors import BrazeError
 from cohortbridge.engage.segments.repository import audience
 from cohortbridge.engage.segments.repository import exports as repo
 from cohortbridge.engage.segments.service.definitions import audience_of, found
-from cohortbridge.engage.users.logic.export import KNOWN_FIELDS, line_fields
+from cohortbridge.engage.users.logic.export import KNOWN_FIELDS, line_fields, ndjson
 from cohortbridge.engage.users.service.export import (
     export_ndjson,
     export_ndjson_in,
@@ -170,9 +169,7 @@ async def pages(
 
     async def page(ids: Sequence[int], number: int) -> tuple[int, bytes]:
         if processes is not None and number >= IN_PROCESS_PAGES:
-            done = await export_ndjson_in(processes, ids, wanted, history_since=since)
-            if done is not None:
-                return done
+            return await export_ndjson_in(processes, ids, wanted, history_since=since)
         async with db.read() as conn:
             if not narrowed:
                 return await export_ndjson(conn, ids, wanted, history_since=since)
@@ -180,7 +177,7 @@ async def pages(
             users = await export_users(conn, ids, asked, history_since=since)
         for user in users:
             _narrow(user, wanted, custom)
-        return len(users), b"".join([orjson.dumps(user) + b"\n" for user in users])
+        return len(users), ndjson(users)
 
     def ahead(number: int) -> int:
         if processes is not None and number >= IN_PROCESS_PAGES:

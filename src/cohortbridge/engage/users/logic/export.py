@@ -9,6 +9,8 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
+import orjson
+
 from cohortbridge.engage.users.logic.customs import TIME_KEY, is_time
 from cohortbridge.engage.users.logic.times import format_stored_time
 
@@ -170,6 +172,11 @@ LINE_FIELDS = frozenset({*_PLAIN_COLUMNS, "created_at", "custom_attributes", "us
 # The order export_object writes them in.
 _LINE_ORDER = (*_PLAIN_COLUMNS, "created_at", "custom_attributes", "user_aliases",
                "custom_events", "purchases")  # fmt: skip
+
+
+def ndjson(users: Iterable[Mapping[str, Any]]) -> bytes:
+    """Export objects as newline-delimited JSON."""
+    return b"".join([orjson.dumps(user) + b"\n" for user in users])
 
 
 def line_fields(fields: frozenset[str]) -> tuple[str, ...] | None:

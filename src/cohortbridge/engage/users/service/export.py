@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cohortbridge.db import bulk
@@ -21,6 +20,7 @@ from cohortbridge.engage.users.logic.export import (
     export_object,
     history,
     line_fields,
+    ndjson,
     unmark_times,
 )
 from cohortbridge.engage.users.logic.identifiers import Ident, InvalidObject, parse_alias
@@ -157,7 +157,7 @@ async def export_ndjson(
     order = line_fields(fields)
     if order is None:
         users = await export_users(conn, sorted(ids), fields, history_since=history_since)
-        return len(users), b"".join([orjson.dumps(user) + b"\n" for user in users])
+        return len(users), ndjson(users)
     lines = await call(conn, _lines, ids, order, history_since)
     if not lines:
         return 0, b""
@@ -171,12 +171,12 @@ def _lines(ex: Executor, ids: Sequence[int], fields: tuple[str, ...], since: dat
 async def export_ndjson_in(
     processes: ReadProcesses, ids: Sequence[int], fields: frozenset[str], *,
     history_since: datetime,
-) -> tuple[int, bytes] | None:  # fmt: skip
-    """``export_ndjson`` read by SQLite reader processes; None when these fields are built in
-    Python (the caller reads them itself)."""
+) -> tuple[int, bytes]:  # fmt: skip
+    """``export_ndjson`` read by SQLite reader processes, for fields the database writes
+    (logic.export.line_fields)."""
     order = line_fields(fields)
     if order is None:
-        return None
+        raise ValueError(f"built in Python, not by the database: {sorted(fields)}")
     since = bulk.write_time("sqlite", history_since)
     ordered = sorted(ids)
     count, parts = 0, []
